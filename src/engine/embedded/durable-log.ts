@@ -1,0 +1,208 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import type { LeaseId } from '../contract';
+import { EngineError } from '../errors';
+import type { Lessor } from '../mvcc/lessor';
+import type { MvccStore } from '../mvcc/mvcc-store';
+import { NO_LEASE, type Rec } from '../mvcc/record';
+
+/**
+ * The durable side of the embedded engine, on LMDB (the closest thing in Node to etcd's bbolt: a copy-on-write
+ * B+tree in one memory-mapped file whose commits are atomic).
+ *
+ * Layout:
+ * - `revs`: one entry per change, key = 8-byte big-endian revision + key bytes (one change per key per revision
+ *   is guaranteed by the txn duplicate-key rule), value = `[sub, count, value|null, createRev, version, lease]`,
+ *   where `sub` orders the changes of a revision and `count` is how many changes the revision has.
+ * - `leases`: lease ID (decimal) → granted TTL.
+ * - `meta`: `compactRev`.
+ *
+ * A revision's entries are issued in one event-loop turn, and lmdb-js commits everything issued in one turn as one
+ * transaction, so a revision is on disk whole or not at all. The per-revision `count` is checked on restore
+ * anyway: a revision with fewer entries than its count (a torn tail, should that ever happen) is dropped together
+ * with everything after it, never served.
+ *
+ * Writes are acknowledged on `flushed` (fsync done), not on commit: with lmdb-js's default overlapping sync a commit
+ * is visible before it is durable. Writers of the same turn share one commit and one sync (group commit).
+ */
+export class DurableLog {
+  private constructor(
+    private readonly root: RootDatabase,
+    private readonly revs: Database<StoredChange, Buffer>,
+    private readonly leases: Database<number, string>,
+    private readonly meta: Database<number, string>,
+    private readonly file: string,
+  ) {}
+
+  /** Open (or create) the store in `dir`. */
+  static open(dir: string): DurableLog {
+    fs.mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, 'statecar.mdb');
+    const root = open({
+      path: file,
+      maxDbs: 4,
+      // Resolve commits on visibility and expose `flushed` for durability (see class comment).
+      overlappingSync: true,
+      separateFlushed: true,
+      noSync: false,
+      compression: false,
+    });
+    const revs = root.openDB<StoredChange, Buffer>({ name: 'revs', keyEncoding: 'binary' });
+    const leases = root.openDB<number, string>({ name: 'leases' });
+    const meta = root.openDB<number, string>({ name: 'meta' });
+    return new DurableLog(root, revs, leases, meta, file);
+  }
+
+  /**
+   * Rebuild the store and the lease table from disk. Returns the number of changes restored and how many torn
+   * revisions were dropped.
+   */
+  restore(store: MvccStore, lessor: Lessor, now: number): { changes: number; droppedRevisions: number } {
+    const compactRev = this.meta.get('compactRev') ?? -1;
+    for (const { key, value } of this.leases.getRange()) {
+      lessor.add(BigInt(key), value, now);
+    }
+    let changes = 0;
+    let group: Array<{ key: Buffer; value: StoredChange }> = [];
+    let groupRev = 0;
+    let torn: number | null = null;
+    const applyGroup = (): boolean => {
+      if (group.length === 0) return true;
+      group.sort((a, b) => a.value[0] - b.value[0]);
+      // Revisions above the compaction point are never trimmed, so they must be complete.
+      if (groupRev > compactRev && group.length !== group[0].value[1]) {
+        torn = groupRev;
+        return false;
+      }
+      for (const { key, value } of group) {
+        const [, , val, createRev, version, lease] = value;
+        store.restore(
+          {
+            key: key.subarray(8).toString('latin1'),
+            value: val,
+            modRev: groupRev,
+            createRev,
+            version,
+            lease: lease === 0 ? NO_LEASE : BigInt(lease),
+          },
+          groupRev >= compactRev,
+        );
+        changes++;
+      }
+      group = [];
+      return true;
+    };
+    for (const entry of this.revs.getRange()) {
+      const rev = revOf(entry.key);
+      if (rev !== groupRev) {
+        if (!applyGroup()) break;
+        groupRev = rev;
+      }
+      group.push({ key: Buffer.from(entry.key), value: entry.value });
+    }
+    if (torn === null) applyGroup();
+    let droppedRevisions = 0;
+    if (torn !== null) {
+      const tornFrom: number = torn;
+      const doomed = [...this.revs.getKeys({ start: revKey(tornFrom, '') })];
+      droppedRevisions = new Set(doomed.map((k) => revOf(k))).size;
+      this.revs.transactionSync(() => {
+        for (const k of doomed) this.revs.removeSync(k);
+      });
+    }
+    store.compactRev = compactRev;
+    if (compactRev > store.currentRev) store.currentRev = compactRev;
+    // Keys of revoked-but-still-listed leases cannot exist: revoke writes both in one transaction.
+    return { changes, droppedRevisions };
+  }
+
+  /** Persist one revision's changes (and anything `alsoWrite` adds in the same transaction). */
+  writeRevision(rev: number, changes: Rec[], alsoWrite?: () => void): Promise<void> {
+    let last: Promise<boolean> | undefined;
+    const n = changes.length;
+    changes.forEach((r, sub) => {
+      last = this.revs.put(revKey(rev, r.key), [
+        sub,
+        n,
+        r.value,
+        r.createRev,
+        r.version,
+        r.lease === NO_LEASE ? 0 : r.lease.toString(),
+      ]);
+    });
+    alsoWrite?.();
+    return this.flushed(last);
+  }
+
+  /** Persist a granted lease. */
+  writeLease(id: LeaseId, ttl: number): Promise<void> {
+    return this.flushed(this.leases.put(id.toString(), ttl));
+  }
+
+  /** Queue the removal of a lease; call inside the same turn as the revision that deletes its keys. */
+  removeLease(id: LeaseId): Promise<void> {
+    return this.flushed(this.leases.remove(id.toString()));
+  }
+
+  /** Persist a compaction: the compact revision and the removal of every version it dropped, in one transaction. */
+  writeCompaction(rev: number, removed: Rec[]): Promise<void> {
+    for (const r of removed) void this.revs.remove(revKey(r.modRev, r.key));
+    return this.flushed(this.meta.put('compactRev', rev));
+  }
+
+  /** File size and bytes in use. */
+  sizes(): { dbSize: number; dbSizeInUse: number } {
+    let dbSize = 0;
+    try {
+      dbSize = fs.statSync(this.file).size;
+    } catch {
+      // The file may not exist yet on some platforms before the first commit.
+    }
+    const stats = this.root.getStats() as {
+      pageSize?: number;
+      treeBranchPageCount?: number;
+      treeLeafPageCount?: number;
+      overflowPages?: number;
+      lastPageNumber?: number;
+    };
+    const inUse = (stats.lastPageNumber ?? 0) * (stats.pageSize ?? 4096);
+    return { dbSize, dbSizeInUse: Math.min(inUse || dbSize, dbSize || inUse) };
+  }
+
+  /** Wait for everything written so far to be durable, then close. */
+  async close(): Promise<void> {
+    await this.root.flushed;
+    await this.root.close();
+  }
+
+  private async flushed(p: Promise<boolean> | undefined): Promise<void> {
+    try {
+      if (p === undefined) return;
+      const flushed = (p as Promise<boolean> & { flushed?: Promise<void> }).flushed;
+      await p;
+      if (flushed) await flushed;
+      else await this.root.flushed;
+    } catch (err) {
+      throw new EngineError('INTERNAL', `etcdserver: durable store write failed: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+}
+
+/** `[sub, count, value|null, createRev, version, lease (0 or decimal string)]`. */
+type StoredChange = [number, number, string | null, number, number, number | string];
+
+function revKey(rev: number, key: string): Buffer {
+  const b = Buffer.allocUnsafe(8 + key.length);
+  b.writeUInt32BE(Math.floor(rev / 0x100000000), 0);
+  b.writeUInt32BE(rev >>> 0, 4);
+  b.write(key, 8, 'latin1');
+  return b;
+}
+
+function revOf(k: Buffer | Uint8Array): number {
+  const b = Buffer.isBuffer(k) ? k : Buffer.from(k.buffer, k.byteOffset, k.byteLength);
+  return b.readUInt32BE(0) * 0x100000000 + b.readUInt32BE(4);
+}

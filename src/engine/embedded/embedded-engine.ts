@@ -1,0 +1,375 @@
+import type {
+  CompactRequest,
+  CompactResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  Engine,
+  EngineHealth,
+  LeaseGrantRequest,
+  LeaseGrantResponse,
+  LeaseId,
+  LeaseKeepAliveResponse,
+  LeaseLeasesResponse,
+  LeaseRevokeResponse,
+  LeaseTimeToLiveResponse,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  StatusResponse,
+  TxnRequest,
+  TxnResponse,
+  WatchRequest,
+  WatchSink,
+  Watcher,
+} from '../contract';
+import { EngineError } from '../errors';
+import { fromBin } from '../key-range';
+import {
+  embeddedEngineOptionsSchema,
+  type EmbeddedEngineOptions,
+  type EmbeddedEngineOptionsInput,
+} from '../options';
+import { Lessor, type Lease } from '../mvcc/lessor';
+import { MvccStore, type WriteBatch } from '../mvcc/mvcc-store';
+import { WatchHub } from '../mvcc/watch-hub';
+import { AutoCompactor } from '../auto-compactor';
+import {
+  checkDeleteRange,
+  checkLeaseGrant,
+  checkLeaseId,
+  checkPut,
+  checkRange,
+  checkTxn,
+  checkWatch,
+} from '../validate';
+import { DurableLog } from './durable-log';
+
+/**
+ * Create the embedded engine: in memory (no `dataDir`, component type `state.in-memory`) or durable on disk under
+ * `dataDir` (component type `state.embedded`), restoring the exact history from the compaction point on.
+ */
+export async function createEmbeddedEngine(input: EmbeddedEngineOptionsInput = {}): Promise<Engine> {
+  const parsed = embeddedEngineOptionsSchema.safeParse(input);
+  if (!parsed.success) {
+    const issues = parsed.error.issues
+      .map((i) => `${i.path.join('.') || 'options'}: ${i.message}`)
+      .join('; ');
+    throw new EngineError('INVALID_ARGUMENT', `invalid embedded engine options: ${issues}`);
+  }
+  return EmbeddedEngine.open(parsed.data);
+}
+
+interface PendingCommit {
+  rev: number;
+  batch: WriteBatch;
+  done: boolean;
+}
+
+/**
+ * The embedded backend: {@link MvccStore} + {@link Lessor} + {@link WatchHub}, and in durable mode a
+ * {@link DurableLog}.
+ *
+ * Durability and visibility: a write is applied to the in-memory store at once (so later writes compare against it),
+ * but it becomes visible to readers and watchers only when it and every earlier revision are on disk; reads are
+ * served at that visible revision. Nobody can therefore observe a revision that a crash could take back, and
+ * revisions are never reused after a restart. In memory mode the visible revision is simply the current one.
+ */
+export class EmbeddedEngine implements Engine {
+  readonly backend: string;
+  private readonly lessor: Lessor;
+  private readonly store: MvccStore;
+  private readonly hub: WatchHub;
+  private visible: number;
+  private readonly pending: PendingCommit[] = [];
+  private waiters: Array<{ rev: number; resolve: () => void }> = [];
+  private failure: EngineError | undefined;
+  private closed = false;
+  private readonly leaseTimer: NodeJS.Timeout;
+  private readonly compactor: AutoCompactor | undefined;
+
+  private constructor(
+    private readonly opts: EmbeddedEngineOptions,
+    private readonly log: DurableLog | undefined,
+  ) {
+    this.backend = log ? 'embedded' : 'memory';
+    this.lessor = new Lessor(opts.minLeaseTtl);
+    this.store = new MvccStore(this.lessor);
+    if (log) log.restore(this.store, this.lessor, Date.now());
+    this.visible = this.store.currentRev;
+    this.hub = new WatchHub(
+      {
+        visibleRev: () => this.visible,
+        compactRev: () => this.store.compactRev,
+        history: (from, to, visit) => this.store.history(from, to, visit),
+      },
+      {
+        progressNotifyIntervalMs: opts.progressNotifyIntervalMs,
+        maxWatchResponseBytes: opts.maxWatchResponseBytes,
+      },
+    );
+    this.leaseTimer = setInterval(() => void this.expireLeases(), opts.leaseCheckIntervalMs);
+    this.leaseTimer.unref();
+    if (opts.retentionRevisions > 0 || opts.retentionMs > 0) {
+      this.compactor = new AutoCompactor(
+        {
+          retentionRevisions: opts.retentionRevisions,
+          retentionMs: opts.retentionMs,
+          intervalMs: opts.compactionIntervalMs,
+        },
+        () => ({ current: this.visible, compacted: this.store.compactRev }),
+        (rev) => this.compact({ revision: rev }).then(() => undefined),
+      );
+    }
+  }
+
+  /** Open the engine, restoring from disk when durable. */
+  static async open(opts: EmbeddedEngineOptions): Promise<EmbeddedEngine> {
+    const log = opts.dataDir ? DurableLog.open(opts.dataDir) : undefined;
+    return new EmbeddedEngine(opts, log);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // KV
+
+  async range(req: RangeRequest): Promise<RangeResponse> {
+    this.ensureOpen();
+    checkRange(req);
+    const vis = this.visible;
+    this.store.checkReadRevision(req.revision ?? 0, vis);
+    return this.store.range(req, vis, vis);
+  }
+
+  async put(req: PutRequest): Promise<PutResponse> {
+    this.ensureOpen();
+    checkPut(req);
+    this.store.checkPut(req);
+    const w = this.store.begin();
+    const res = this.store.put(w, req);
+    this.store.end(w);
+    await this.commit(w);
+    return res;
+  }
+
+  async deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
+    this.ensureOpen();
+    checkDeleteRange(req);
+    const preRev = this.store.currentRev;
+    const w = this.store.begin();
+    const res = this.store.deleteRange(w, req, preRev);
+    this.store.end(w);
+    await this.commit(w);
+    return res;
+  }
+
+  async txn(req: TxnRequest): Promise<TxnResponse> {
+    this.ensureOpen();
+    checkTxn(req, this.opts.maxTxnOps);
+    const preRev = this.store.currentRev;
+    const path = this.store.planTxn(req, preRev);
+    const w = this.store.begin();
+    const res = this.store.applyTxn(w, path, preRev);
+    this.store.end(w);
+    await this.commit(w);
+    return res;
+  }
+
+  async compact(req: CompactRequest): Promise<CompactResponse> {
+    this.ensureOpen();
+    if (typeof req !== 'object' || req === null || !Number.isSafeInteger(req.revision) || req.revision < 0) {
+      throw new EngineError(
+        'INVALID_ARGUMENT',
+        'etcdserver: invalid argument: revision must be a non-negative integer',
+      );
+    }
+    if (req.revision <= this.store.compactRev) throw new EngineError('COMPACTED');
+    if (req.revision > this.visible) throw new EngineError('FUTURE_REV');
+    const { removed } = this.store.compact(req.revision);
+    this.hub.onCompacted(req.revision);
+    if (this.log) await this.guard(this.log.writeCompaction(req.revision, removed));
+    return { header: { revision: this.visible } };
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Watch
+
+  watch(req: WatchRequest, sink: WatchSink): Watcher {
+    this.ensureOpen();
+    const iv = checkWatch(req);
+    return this.hub.watch(req, iv, sink);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Leases
+
+  async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
+    this.ensureOpen();
+    checkLeaseGrant(req);
+    const ttl = this.lessor.clampTtl(req.ttl);
+    const id = req.id !== undefined && req.id !== 0n ? req.id : this.lessor.newId();
+    if (this.lessor.exists(id)) throw new EngineError('LEASE_EXISTS');
+    this.lessor.add(id, ttl, Date.now());
+    if (this.log) await this.guard(this.log.writeLease(id, ttl));
+    return { header: { revision: this.visible }, id, ttl };
+  }
+
+  async leaseRevoke(id: LeaseId): Promise<LeaseRevokeResponse> {
+    this.ensureOpen();
+    checkLeaseId(id, 'id');
+    const lease = this.lessor.get(id);
+    if (lease === undefined) throw new EngineError('LEASE_NOT_FOUND');
+    await this.revoke(lease);
+    return { header: { revision: this.visible } };
+  }
+
+  async leaseKeepAlive(id: LeaseId): Promise<LeaseKeepAliveResponse> {
+    this.ensureOpen();
+    checkLeaseId(id, 'id');
+    const header = { revision: this.visible };
+    const now = Date.now();
+    const lease = this.lessor.get(id);
+    if (lease === undefined) return { header, id, ttl: 0 };
+    if (lease.expiresAt <= now) {
+      // Expired but not yet revoked: revoke now and report it gone (etcd waits for the revoke).
+      await this.revoke(lease);
+      return { header, id, ttl: 0 };
+    }
+    this.lessor.renew(id, now);
+    return { header, id, ttl: lease.ttl };
+  }
+
+  async leaseTimeToLive(id: LeaseId, keys = false): Promise<LeaseTimeToLiveResponse> {
+    this.ensureOpen();
+    checkLeaseId(id, 'id');
+    const header = { revision: this.visible };
+    const lease = this.lessor.get(id);
+    if (lease === undefined) return { header, id, ttl: -1, grantedTtl: 0, keys: [] };
+    const ttl = Math.max(0, Math.floor((lease.expiresAt - Date.now()) / 1000));
+    return { header, id, ttl, grantedTtl: lease.ttl, keys: keys ? [...lease.keys].map(fromBin) : [] };
+  }
+
+  async leaseLeases(): Promise<LeaseLeasesResponse> {
+    this.ensureOpen();
+    return { header: { revision: this.visible }, leases: this.lessor.list().map((l) => l.id) };
+  }
+
+  /** Delete a lease's keys in one revision and drop the lease, durably in one transaction. */
+  private async revoke(lease: Lease): Promise<void> {
+    if (this.lessor.get(lease.id) !== lease) return;
+    const keys = [...lease.keys].sort();
+    const w = this.store.begin();
+    for (const k of keys) this.store.deleteKey(w, k);
+    this.store.end(w);
+    this.lessor.remove(lease.id);
+    await this.commit(w, () => void this.log?.removeLease(lease.id));
+  }
+
+  private async expireLeases(): Promise<void> {
+    if (this.closed || this.failure) return;
+    for (const lease of this.lessor.expired(Date.now())) {
+      try {
+        await this.revoke(lease);
+      } catch {
+        // A failed durable write already marked the engine failed; nothing more to do here.
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Status and lifecycle
+
+  async status(): Promise<StatusResponse> {
+    this.ensureOpen();
+    const sizes = this.log?.sizes() ?? {
+      // An estimate for memory mode: ~200 bytes of bookkeeping per version plus the index.
+      dbSize: this.store.historySize * 200 + this.store.liveKeys * 200,
+      dbSizeInUse: this.store.historySize * 200 + this.store.liveKeys * 200,
+    };
+    return {
+      header: { revision: this.visible },
+      compactRevision: Math.max(0, this.store.compactRev),
+      dbSize: sizes.dbSize,
+      dbSizeInUse: sizes.dbSizeInUse,
+      keys: this.store.liveKeys,
+    };
+  }
+
+  health(): EngineHealth {
+    if (this.closed) return { ready: false, reason: 'engine closed' };
+    if (this.failure) return { ready: false, reason: this.failure.message };
+    return { ready: true };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.leaseTimer);
+    this.compactor?.stop();
+    this.hub.close('etcdserver: server stopped');
+    if (this.log) await this.log.close();
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Commit pipeline
+
+  private ensureOpen(): void {
+    if (this.closed) throw new EngineError('STOPPED');
+    if (this.failure) throw this.failure;
+  }
+
+  /**
+   * Make a finished write batch durable and visible, in revision order. A batch without changes still waits until
+   * everything it may have read is visible.
+   */
+  private async commit(w: WriteBatch, alsoWrite?: () => void): Promise<void> {
+    if (w.changes.length === 0) {
+      alsoWrite?.();
+      return this.waitVisible(this.store.currentRev);
+    }
+    if (this.log === undefined) {
+      alsoWrite?.();
+      this.visible = w.rev;
+      this.hub.notify(w.rev, w.changes);
+      return;
+    }
+    const entry: PendingCommit = { rev: w.rev, batch: w, done: false };
+    this.pending.push(entry);
+    await this.guard(this.log.writeRevision(w.rev, w.changes, alsoWrite));
+    entry.done = true;
+    this.drain();
+    return this.waitVisible(w.rev);
+  }
+
+  private drain(): void {
+    while (this.pending.length > 0 && this.pending[0].done) {
+      const e = this.pending.shift()!;
+      this.visible = e.rev;
+      this.hub.notify(e.rev, e.batch.changes);
+    }
+    if (this.waiters.length > 0) {
+      const ready = this.waiters.filter((x) => x.rev <= this.visible);
+      this.waiters = this.waiters.filter((x) => x.rev > this.visible);
+      for (const x of ready) x.resolve();
+    }
+  }
+
+  private waitVisible(rev: number): Promise<void> {
+    if (rev <= this.visible) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ rev, resolve }));
+  }
+
+  /** A durable write that fails leaves memory ahead of disk: stop serving rather than serve what could vanish. */
+  private async guard(p: Promise<void>): Promise<void> {
+    try {
+      await p;
+    } catch (err) {
+      this.failure =
+        err instanceof EngineError
+          ? err
+          : new EngineError('INTERNAL', `etcdserver: ${(err as Error).message}`);
+      for (const x of this.waiters) x.resolve();
+      this.waiters = [];
+      throw this.failure;
+    }
+  }
+}

@@ -1,0 +1,454 @@
+import BTree from 'sorted-btree';
+import type {
+  Compare,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  KeyValue,
+  LeaseId,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  RequestOp,
+  ResponseOp,
+  TxnRequest,
+  TxnResponse,
+} from '../contract';
+import { EngineError } from '../errors';
+import { interval, toBin, type KeyInterval } from '../key-range';
+import { NO_LEASE, Rec, toKeyValue, visibleAt } from './record';
+
+/** What the store needs from the lease keeper: existence checks and key attachment bookkeeping. */
+export interface LeaseKeys {
+  exists(id: LeaseId): boolean;
+  attach(id: LeaseId, key: string): void;
+  detach(id: LeaseId, key: string): void;
+}
+
+/** A write request in progress: every change shares `rev` and is ordered by its position in `changes`. */
+export interface WriteBatch {
+  readonly rev: number;
+  readonly changes: Rec[];
+}
+
+/** What a compaction removed, so a durable backend can delete the same versions from disk. */
+export interface CompactionResult {
+  removed: Rec[];
+}
+
+/** A txn's chosen path, decided from the pre-txn state before anything is written (etcd `compareToPath`). */
+interface TxnPath {
+  succeeded: boolean;
+  ops: RequestOp[];
+  /** Paths of the nested txns among `ops`, by op index. */
+  nested: Map<number, TxnPath>;
+}
+
+const EMPTY_KVS: KeyValue[] = [];
+
+/**
+ * The multi-version key index and revision log (etcd `server/mvcc`: key index + revision-keyed backend, both in
+ * memory here). Synchronous and single-writer: one request is applied at a time, so a request sees its own earlier
+ * changes and no reader of the store sees half of one.
+ *
+ * Revisions: a fresh store is at revision 1; every request that changes at least one key gets the next revision.
+ */
+export class MvccStore {
+  /** Key → newest version (possibly a tombstone). Ordered, for ranges. */
+  private readonly tree = new BTree<string, Rec>();
+  /** Every version still in the history window, in (revision, execution) order: the watch replay source. */
+  private log: Rec[] = [];
+  private live = 0;
+  /** Revision of the last applied request. */
+  currentRev = 1;
+  /** Compaction point; -1 before any compaction (etcd's `compactMainRev`). */
+  compactRev = -1;
+
+  constructor(private readonly leases: LeaseKeys) {}
+
+  /** Live keys at the newest revision. */
+  get liveKeys(): number {
+    return this.live;
+  }
+
+  /** Versions held in the history window (for size estimates). */
+  get historySize(): number {
+    return this.log.length;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Reads
+
+  /** Throw etcd's compacted / future errors for a read at `rev` (0 = latest) against `upTo`. */
+  checkReadRevision(rev: number, upTo: number): void {
+    if (rev > upTo) throw new EngineError('FUTURE_REV');
+    if (rev > 0 && rev < this.compactRev) throw new EngineError('COMPACTED');
+  }
+
+  /** Range evaluation in etcd's order (apply.go `Range`), reading the state at `atRev`. */
+  range(req: RangeRequest, atRev: number, headerRev: number): RangeResponse {
+    const rev = req.revision && req.revision > 0 ? req.revision : atRev;
+    const limit = req.limit ?? 0;
+    const key = toBin(req.key);
+    const iv = interval(key, req.rangeEnd && toBin(req.rangeEnd));
+
+    let sortOrder = req.sortOrder ?? 'NONE';
+    const sortTarget = req.sortTarget ?? 'KEY';
+    if (sortTarget !== 'KEY' && sortOrder === 'NONE') sortOrder = 'ASCEND';
+    const needsSort = sortOrder !== 'NONE' && !(sortTarget === 'KEY' && sortOrder === 'ASCEND');
+    const filtered =
+      (req.minModRevision ?? 0) > 0 ||
+      (req.maxModRevision ?? 0) > 0 ||
+      (req.minCreateRevision ?? 0) > 0 ||
+      (req.maxCreateRevision ?? 0) > 0;
+    // Without sort or filters only limit+1 versions are needed; count still covers the whole range.
+    const fetchLimit = needsSort || filtered || limit <= 0 ? Infinity : limit + 1;
+
+    let recs: Rec[] = [];
+    let count = 0;
+    if (iv.end === undefined) {
+      const r = visibleAt(this.tree.get(key), rev);
+      if (r !== null) {
+        count = 1;
+        recs.push(r);
+      }
+    } else if (iv.end === null || iv.end > iv.start) {
+      this.tree.forRange(iv.start, iv.end ?? '\uffff', false, (_k, latest) => {
+        const r = visibleAt(latest, rev);
+        if (r === null) return;
+        count++;
+        if (recs.length < fetchLimit) recs.push(r);
+      });
+    }
+
+    if (req.countOnly) return { header: { revision: headerRev }, kvs: EMPTY_KVS, more: false, count };
+
+    if (filtered) recs = recs.filter((r) => passesFilters(r, req));
+    if (needsSort) sortRecs(recs, sortTarget, sortOrder === 'DESCEND');
+    let more = false;
+    if (limit > 0 && recs.length > limit) {
+      recs = recs.slice(0, limit);
+      more = true;
+    }
+    const single = iv.end === undefined ? req.key : undefined;
+    const kvs = recs.map((r) => toKeyValue(r, req.keysOnly === true, single));
+    return { header: { revision: headerRev }, kvs, more, count };
+  }
+
+  /** Live versions in an interval at the newest revision, in key order. */
+  private liveIn(iv: KeyInterval): Rec[] {
+    const out: Rec[] = [];
+    if (iv.end === undefined) {
+      const r = this.tree.get(iv.start);
+      if (r !== undefined && r.value !== null) out.push(r);
+      return out;
+    }
+    if (iv.end !== null && iv.end <= iv.start) return out;
+    this.tree.forRange(iv.start, iv.end ?? '\uffff', false, (_k, r) => {
+      if (r.value !== null) out.push(r);
+    });
+    return out;
+  }
+
+  /** The newest live version of a key (binary string), if any. */
+  latestLive(key: string): Rec | null {
+    const r = this.tree.get(key);
+    return r !== undefined && r.value !== null ? r : null;
+  }
+
+  /** The newest version of a key at or below `rev` (for watch prev_kv on replay). */
+  versionAt(key: string, rev: number): Rec | null {
+    return visibleAt(this.tree.get(key), rev);
+  }
+
+  /**
+   * Versions in the history window with revision in [from, to], in order. Stops early when `visit` returns false.
+   * Returns the revision of the last version visited (0 if none).
+   */
+  history(from: number, to: number, visit: (r: Rec) => boolean): void {
+    const log = this.log;
+    let lo = 0;
+    let hi = log.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (log[mid].modRev < from) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < log.length; i++) {
+      const r = log[i];
+      if (r.modRev > to) return;
+      if (!visit(r)) return;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Writes
+
+  /** Start a write request at the next revision. */
+  begin(): WriteBatch {
+    return { rev: this.currentRev + 1, changes: [] };
+  }
+
+  /** Finish a write request: the revision advances only if something changed. */
+  end(w: WriteBatch): void {
+    if (w.changes.length === 0) return;
+    this.currentRev = w.rev;
+    for (const r of w.changes) this.log.push(r);
+  }
+
+  /** Pre-apply checks of a put (etcd `checkRequestPut`): ignore_* need the key, a lease must exist. */
+  checkPut(req: PutRequest): void {
+    if ((req.ignoreValue || req.ignoreLease) && this.latestLive(toBin(req.key)) === null) {
+      throw new EngineError('KEY_NOT_FOUND');
+    }
+    if (req.lease !== undefined && req.lease !== NO_LEASE && !this.leases.exists(req.lease)) {
+      throw new EngineError('LEASE_NOT_FOUND');
+    }
+  }
+
+  /** Apply a put (already checked). */
+  put(w: WriteBatch, req: PutRequest): PutResponse {
+    const key = toBin(req.key);
+    const cur = this.tree.get(key) ?? null;
+    const live = cur !== null && cur.value !== null ? cur : null;
+    const value = req.ignoreValue && live ? live.value! : req.value ? toBin(req.value) : '';
+    const lease = req.ignoreLease && live ? live.lease : (req.lease ?? NO_LEASE);
+    const rec = new Rec(
+      key,
+      value,
+      w.rev,
+      live ? live.createRev : w.rev,
+      live ? live.version + 1 : 1,
+      lease === 0n ? NO_LEASE : lease,
+      cur,
+    );
+    this.tree.set(key, rec);
+    w.changes.push(rec);
+    if (live === null) this.live++;
+    if (live !== null && live.lease !== NO_LEASE && live.lease !== lease) this.leases.detach(live.lease, key);
+    if (rec.lease !== NO_LEASE && (live === null || live.lease !== lease)) this.leases.attach(rec.lease, key);
+    const res: PutResponse = { header: { revision: w.rev } };
+    if (req.prevKv && live !== null) res.prevKv = toKeyValue(live);
+    return res;
+  }
+
+  /** Delete one live key (for lease revocation). */
+  deleteKey(w: WriteBatch, key: string): Rec | null {
+    const cur = this.tree.get(key);
+    if (cur === undefined || cur.value === null) return null;
+    this.tombstone(w, cur);
+    return cur;
+  }
+
+  private tombstone(w: WriteBatch, cur: Rec): void {
+    const tomb = new Rec(cur.key, null, w.rev, 0, 0, NO_LEASE, cur);
+    this.tree.set(cur.key, tomb);
+    w.changes.push(tomb);
+    this.live--;
+    if (cur.lease !== NO_LEASE) this.leases.detach(cur.lease, cur.key);
+  }
+
+  /** Apply a delete-range: every live key in the range, in key order, at one revision. */
+  deleteRange(w: WriteBatch, req: DeleteRangeRequest, preRev: number): DeleteRangeResponse {
+    const iv = interval(toBin(req.key), req.rangeEnd && toBin(req.rangeEnd));
+    const victims = this.liveIn(iv);
+    for (const r of victims) this.tombstone(w, r);
+    return {
+      header: { revision: w.changes.length > 0 ? w.rev : preRev },
+      deleted: victims.length,
+      prevKvs: req.prevKv ? victims.map((r) => toKeyValue(r)) : EMPTY_KVS,
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Txn
+
+  /**
+   * Decide a txn's path: every compare (nested ones too) against the pre-txn state, then run the pre-apply checks of
+   * the chosen path, so a failing check writes nothing.
+   */
+  planTxn(req: TxnRequest, preRev: number): TxnPath {
+    const path = this.choosePath(req);
+    this.checkPath(path, preRev);
+    return path;
+  }
+
+  private choosePath(req: TxnRequest): TxnPath {
+    const succeeded = (req.compare ?? []).every((c) => this.compare(c));
+    const ops = (succeeded ? req.success : req.failure) ?? [];
+    const nested = new Map<number, TxnPath>();
+    ops.forEach((op, i) => {
+      if (op.txn) nested.set(i, this.choosePath(op.txn));
+    });
+    return { succeeded, ops, nested };
+  }
+
+  private checkPath(path: TxnPath, preRev: number): void {
+    path.ops.forEach((op, i) => {
+      if (op.range) this.checkReadRevision(op.range.revision ?? 0, preRev);
+      else if (op.put) this.checkPut(op.put);
+      else if (op.txn) this.checkPath(path.nested.get(i)!, preRev);
+    });
+  }
+
+  /** etcd `applyCompare`: a range with no keys compares a zero KeyValue, except VALUE which always fails. */
+  private compare(c: Compare): boolean {
+    const iv = interval(toBin(c.key), c.rangeEnd && toBin(c.rangeEnd));
+    const recs = this.liveIn(iv);
+    if (recs.length === 0) return c.target === 'VALUE' ? false : compareOne(c, null);
+    for (const r of recs) if (!compareOne(c, r)) return false;
+    return true;
+  }
+
+  /** Execute a planned txn path in order; later ops see earlier writes. */
+  applyTxn(w: WriteBatch, path: TxnPath, preRev: number): TxnResponse {
+    const responses: ResponseOp[] = path.ops.map((op, i) => {
+      if (op.range) {
+        const atRev = w.changes.length > 0 ? w.rev : preRev;
+        return { range: this.range(op.range, atRev, atRev) };
+      }
+      if (op.put) return { put: this.put(w, op.put) };
+      if (op.deleteRange) return { deleteRange: this.deleteRange(w, op.deleteRange, preRev) };
+      const inner = this.applyTxn(w, path.nested.get(i)!, preRev);
+      // A nested txn's response carries an empty header (etcd.md §2.7).
+      inner.header = { revision: 0 };
+      return { txn: inner };
+    });
+    return {
+      header: { revision: w.changes.length > 0 ? w.rev : preRev },
+      succeeded: path.succeeded,
+      responses,
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Compaction
+
+  /**
+   * Drop history at or below `rev` (etcd key_index `compact`): per key, every version older than the newest one at
+   * or below `rev`, and that one too when it is a tombstone. Only keys written since the previous compaction can
+   * hold such versions, so the work is proportional to the writes since then, not to the key count.
+   */
+  compact(rev: number): CompactionResult {
+    const removed: Rec[] = [];
+    const log = this.log;
+    let j = 0;
+    while (j < log.length && log[j].modRev <= rev) j++;
+    const seen = new Set<string>();
+    for (let i = 0; i < j; i++) {
+      const key = log[i].key;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      this.compactKey(key, rev, removed);
+    }
+    // Keep versions at exactly `rev` (a watch may start at the compaction revision), but not removed tombstones.
+    const keep: Rec[] = [];
+    for (let i = 0; i < j; i++) {
+      const r = log[i];
+      if (r.modRev === rev && r.value !== null) keep.push(r);
+    }
+    this.log = keep.length > 0 || j > 0 ? keep.concat(log.slice(j)) : log;
+    this.compactRev = rev;
+    return { removed };
+  }
+
+  private compactKey(key: string, rev: number, removed: Rec[]): void {
+    const latest = this.tree.get(key);
+    if (latest === undefined) return;
+    let newer: Rec | null = null;
+    let r: Rec | null = latest;
+    while (r !== null && r.modRev > rev) {
+      newer = r;
+      r = r.prev;
+    }
+    if (r === null) return;
+    for (let old = r.prev; old !== null; old = old.prev) removed.push(old);
+    r.prev = null;
+    if (r.value === null) {
+      removed.push(r);
+      if (newer === null) this.tree.delete(key);
+      else newer.prev = null;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Restore
+
+  /** Re-insert a version read back from disk (in revision order); `inWindow` = still in the watch history. */
+  restore(rec: Omit<Rec, 'prev'>, inWindow: boolean): Rec {
+    const cur = this.tree.get(rec.key) ?? null;
+    const r = new Rec(rec.key, rec.value, rec.modRev, rec.createRev, rec.version, rec.lease, cur);
+    this.tree.set(rec.key, r);
+    const wasLive = cur !== null && cur.value !== null;
+    if (r.value !== null && !wasLive) this.live++;
+    if (r.value === null && wasLive) this.live--;
+    if (wasLive && cur.lease !== NO_LEASE) this.leases.detach(cur.lease, cur.key);
+    if (r.value !== null && r.lease !== NO_LEASE) this.leases.attach(r.lease, r.key);
+    if (inWindow) this.log.push(r);
+    if (r.modRev > this.currentRev) this.currentRev = r.modRev;
+    return r;
+  }
+}
+
+function passesFilters(r: Rec, req: RangeRequest): boolean {
+  if (req.maxModRevision && r.modRev > req.maxModRevision) return false;
+  if (req.minModRevision && r.modRev < req.minModRevision) return false;
+  if (req.maxCreateRevision && r.createRev > req.maxCreateRevision) return false;
+  if (req.minCreateRevision && r.createRev < req.minCreateRevision) return false;
+  return true;
+}
+
+function cmp<T>(a: T, b: T): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function sortRecs(recs: Rec[], target: string, descend: boolean): void {
+  const field = (r: Rec): number | string => {
+    switch (target) {
+      case 'VERSION':
+        return r.version;
+      case 'CREATE':
+        return r.createRev;
+      case 'MOD':
+        return r.modRev;
+      case 'VALUE':
+        return r.value ?? '';
+      default:
+        return r.key;
+    }
+  };
+  // Stable sort, so ties keep key order.
+  recs.sort((a, b) => (descend ? -cmp(field(a), field(b)) : cmp(field(a), field(b))));
+}
+
+/** etcd `compareKV`: `stored <result> given`; a null record is the zero KeyValue. */
+function compareOne(c: Compare, r: Rec | null): boolean {
+  let res: number;
+  switch (c.target) {
+    case 'VALUE':
+      res = cmp(r?.value ?? '', c.value ? toBin(c.value) : '');
+      break;
+    case 'VERSION':
+      res = cmp(r?.version ?? 0, c.version ?? 0);
+      break;
+    case 'CREATE':
+      res = cmp(r?.createRev ?? 0, c.createRevision ?? 0);
+      break;
+    case 'MOD':
+      res = cmp(r?.modRev ?? 0, c.modRevision ?? 0);
+      break;
+    case 'LEASE':
+      res = cmp(r?.lease ?? NO_LEASE, c.lease ?? NO_LEASE);
+      break;
+  }
+  switch (c.result) {
+    case 'EQUAL':
+      return res === 0;
+    case 'NOT_EQUAL':
+      return res !== 0;
+    case 'GREATER':
+      return res > 0;
+    case 'LESS':
+      return res < 0;
+  }
+}

@@ -1,4 +1,3 @@
-import BTree from 'sorted-btree';
 import type {
   Compare,
   DeleteRangeRequest,
@@ -16,6 +15,7 @@ import type {
 } from '../contract';
 import { EngineError } from '../errors';
 import { interval, toBin, type KeyInterval } from '../key-range';
+import { KeyIndex } from './key-index';
 import { NO_LEASE, Rec, toKeyValue, visibleAt } from './record';
 
 /** What the store needs from the lease keeper: existence checks and key attachment bookkeeping. */
@@ -55,7 +55,7 @@ const EMPTY_KVS: KeyValue[] = [];
  */
 export class MvccStore {
   /** Key → newest version (possibly a tombstone). Ordered, for ranges. */
-  private readonly tree = new BTree<string, Rec>();
+  private readonly tree = new KeyIndex();
   /** Every version still in the history window, in (revision, execution) order: the watch replay source. */
   private log: Rec[] = [];
   private live = 0;
@@ -88,6 +88,7 @@ export class MvccStore {
   /** Range evaluation in etcd's order (apply.go `Range`), reading the state at `atRev`. */
   range(req: RangeRequest, atRev: number, headerRev: number): RangeResponse {
     const rev = req.revision && req.revision > 0 ? req.revision : atRev;
+    if (req.rangeEnd === undefined || req.rangeEnd.length === 0) return this.get(req, rev, headerRev);
     const limit = req.limit ?? 0;
     const key = toBin(req.key);
     const iv = interval(key, req.rangeEnd && toBin(req.rangeEnd));
@@ -96,11 +97,7 @@ export class MvccStore {
     const sortTarget = req.sortTarget ?? 'KEY';
     if (sortTarget !== 'KEY' && sortOrder === 'NONE') sortOrder = 'ASCEND';
     const needsSort = sortOrder !== 'NONE' && !(sortTarget === 'KEY' && sortOrder === 'ASCEND');
-    const filtered =
-      (req.minModRevision ?? 0) > 0 ||
-      (req.maxModRevision ?? 0) > 0 ||
-      (req.minCreateRevision ?? 0) > 0 ||
-      (req.maxCreateRevision ?? 0) > 0;
+    const filtered = this.hasFilters(req);
     // Without sort or filters only limit+1 versions are needed; count still covers the whole range.
     const fetchLimit = needsSort || filtered || limit <= 0 ? Infinity : limit + 1;
 
@@ -113,7 +110,7 @@ export class MvccStore {
         recs.push(r);
       }
     } else if (iv.end === null || iv.end > iv.start) {
-      this.tree.forRange(iv.start, iv.end ?? '\uffff', false, (_k, latest) => {
+      this.tree.forRange(iv.start, iv.end, (_k, latest) => {
         const r = visibleAt(latest, rev);
         if (r === null) return;
         count++;
@@ -135,6 +132,28 @@ export class MvccStore {
     return { header: { revision: headerRev }, kvs, more, count };
   }
 
+  /**
+   * A single-key range: the hot path of every Dapr GetState, so it skips interval, sort and limit handling (none
+   * of which can change a one-key result except the filters, still applied here).
+   */
+  private get(req: RangeRequest, rev: number, headerRev: number): RangeResponse {
+    const r = visibleAt(this.tree.get(toBin(req.key)), rev);
+    if (r === null || (this.hasFilters(req) && !passesFilters(r, req))) {
+      return { header: { revision: headerRev }, kvs: EMPTY_KVS, more: false, count: r === null ? 0 : 1 };
+    }
+    const kvs = req.countOnly ? EMPTY_KVS : [toKeyValue(r, req.keysOnly === true, req.key)];
+    return { header: { revision: headerRev }, kvs, more: false, count: 1 };
+  }
+
+  private hasFilters(req: RangeRequest): boolean {
+    return (
+      (req.minModRevision ?? 0) > 0 ||
+      (req.maxModRevision ?? 0) > 0 ||
+      (req.minCreateRevision ?? 0) > 0 ||
+      (req.maxCreateRevision ?? 0) > 0
+    );
+  }
+
   /** Live versions in an interval at the newest revision, in key order. */
   private liveIn(iv: KeyInterval): Rec[] {
     const out: Rec[] = [];
@@ -144,7 +163,7 @@ export class MvccStore {
       return out;
     }
     if (iv.end !== null && iv.end <= iv.start) return out;
-    this.tree.forRange(iv.start, iv.end ?? '\uffff', false, (_k, r) => {
+    this.tree.forRange(iv.start, iv.end, (_k, r) => {
       if (r.value !== null) out.push(r);
     });
     return out;

@@ -1,0 +1,32 @@
+import { createEmbeddedEngine } from '../src/engine';
+
+/**
+ * Child process of the RSS benchmark: loads N keys x 64-byte values (one version each) into a fresh engine and
+ * prints the process's memory as JSON. Run in its own process so nothing else in the benchmark run counts.
+ * Usage: node --expose-gc dist/bench/rss-child.js <keys> [dataDir]
+ */
+async function main(): Promise<void> {
+  const n = Number(process.argv[2] ?? 1_000_000);
+  const dataDir = process.argv[3];
+  const engine = await createEmbeddedEngine(dataDir ? { dataDir } : {});
+  const value = Buffer.alloc(64, 'v');
+  const batch = 1000;
+  for (let i = 0; i < n; i += batch) {
+    const writes: Promise<unknown>[] = [];
+    for (let j = i; j < Math.min(n, i + batch); j++) {
+      writes.push(engine.put({ key: Buffer.from(`key-${String(j).padStart(8, '0')}`), value }));
+    }
+    await Promise.all(writes);
+  }
+  const gc = (globalThis as { gc?: () => void }).gc;
+  for (let i = 0; i < 3; i++) {
+    gc?.();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const st = await engine.status();
+  const mem = process.memoryUsage();
+  process.stdout.write(JSON.stringify({ keys: st.keys, rss: mem.rss, heapUsed: mem.heapUsed }) + '\n');
+  await engine.close();
+}
+
+void main();

@@ -4,8 +4,10 @@
  */
 
 /** Bytes → binary string (one char per byte). */
-export function toBin(b: Buffer): string {
-  return b.length === 0 ? '' : b.toString('latin1');
+export function toBin(b: Buffer | Uint8Array): string {
+  if (b.length === 0) return '';
+  // A plain Uint8Array's own toString() would render "1,2,3"; view its bytes as a Buffer instead.
+  return (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)).toString('latin1');
 }
 
 /** Binary string → bytes. */

@@ -120,7 +120,9 @@ function checkCompare(c: Compare): void {
 
 function checkOp(op: RequestOp, maxOps: number): void {
   checkObject(op, 'request op');
-  const set = [op.range, op.put, op.deleteRange, op.txn].filter((x) => x !== undefined).length;
+  const members = [op.range, op.put, op.deleteRange, op.txn];
+  if (members.some((x) => x === null)) invalid('a request op member must not be null');
+  const set = members.filter((x) => x !== undefined).length;
   if (set === 0) throw new EngineError('KEY_NOT_FOUND');
   if (set > 1) invalid('a request op must set exactly one of range, put, deleteRange, txn');
   if (op.range) checkRange(op.range);

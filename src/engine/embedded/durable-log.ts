@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
@@ -12,9 +13,11 @@ import { NO_LEASE, type Rec } from '../mvcc/record';
  * B+tree in one memory-mapped file whose commits are atomic).
  *
  * Layout:
- * - `revs`: one entry per change, key = 8-byte big-endian revision + key bytes (one change per key per revision
- *   is guaranteed by the txn duplicate-key rule), value = `[sub, count, value|null, createRev, version, lease]`,
- *   where `sub` orders the changes of a revision and `count` is how many changes the revision has.
+ * - `revs`: one entry per change, key = 8-byte big-endian revision + tag byte + key (one change per key per
+ *   revision is guaranteed by the txn duplicate-key rule), value = `[sub, count, value|null, createRev, version,
+ *   lease, longKey?]`, where `sub` orders the changes of a revision and `count` is how many changes the revision
+ *   has. LMDB keys are limited to ~2 KB while etcd keys are limited only by the request size, so a long key is
+ *   stored as tag 1 + its SHA-256, with the key itself in the value (`longKey`); short keys use tag 0.
  * - `leases`: lease ID (decimal) → granted TTL.
  * - `meta`: `compactRev`.
  *
@@ -76,10 +79,10 @@ export class DurableLog {
         return false;
       }
       for (const { key, value } of group) {
-        const [, , val, createRev, version, lease] = value;
+        const [, , val, createRev, version, lease, longKey] = value;
         store.restore(
           {
-            key: key.subarray(8).toString('latin1'),
+            key: longKey ?? key.subarray(9).toString('latin1'),
             value: val,
             modRev: groupRev,
             createRev,
@@ -118,20 +121,28 @@ export class DurableLog {
   }
 
   /** Persist one revision's changes (and anything `alsoWrite` adds in the same transaction). */
-  writeRevision(rev: number, changes: Rec[], alsoWrite?: () => void): Promise<void> {
+  writeRevision(rev: number, changes: Rec[], alsoWrite?: () => Promise<void> | void): Promise<void> {
     let last: Promise<boolean> | undefined;
     const n = changes.length;
-    changes.forEach((r, sub) => {
-      last = this.revs.put(revKey(rev, r.key), [
-        sub,
-        n,
-        r.value,
-        r.createRev,
-        r.version,
-        r.lease === NO_LEASE ? 0 : r.lease.toString(),
-      ]);
-    });
-    alsoWrite?.();
+    try {
+      changes.forEach((r, sub) => {
+        const stored: StoredChange = [
+          sub,
+          n,
+          r.value,
+          r.createRev,
+          r.version,
+          r.lease === NO_LEASE ? 0 : r.lease.toString(),
+        ];
+        if (r.key.length > MAX_INLINE_KEY) stored.push(r.key);
+        last = this.revs.put(revKey(rev, r.key), stored);
+      });
+    } catch (err) {
+      // lmdb-js validates synchronously; turn that into a failed write rather than an exception mid-commit.
+      return this.flushed(Promise.reject(err as Error));
+    }
+    // Issued in this same turn, so it commits (and syncs) with the revision; its own promise adds nothing.
+    void alsoWrite?.()?.catch(() => undefined);
     return this.flushed(last);
   }
 
@@ -191,14 +202,20 @@ export class DurableLog {
   }
 }
 
-/** `[sub, count, value|null, createRev, version, lease (0 or decimal string)]`. */
-type StoredChange = [number, number, string | null, number, number, number | string];
+/** `[sub, count, value|null, createRev, version, lease (0 or decimal string), longKey?]`. */
+type StoredChange = [number, number, string | null, number, number, number | string, string?];
+
+/** Keys up to this many bytes are stored inline in the LMDB key (LMDB's limit is 1978 with the 9-byte prefix). */
+const MAX_INLINE_KEY = 1024;
 
 function revKey(rev: number, key: string): Buffer {
-  const b = Buffer.allocUnsafe(8 + key.length);
+  const long = key.length > MAX_INLINE_KEY;
+  const b = Buffer.allocUnsafe(9 + (long ? 32 : key.length));
   b.writeUInt32BE(Math.floor(rev / 0x100000000), 0);
   b.writeUInt32BE(rev >>> 0, 4);
-  b.write(key, 8, 'latin1');
+  b[8] = long ? 1 : 0;
+  if (long) createHash('sha256').update(key, 'latin1').digest().copy(b, 9);
+  else b.write(key, 9, 'latin1');
   return b;
 }
 

@@ -64,6 +64,8 @@ interface PendingCommit {
   rev: number;
   batch: WriteBatch;
   done: boolean;
+  /** Net change of the live key count, so status can report the count at the visible revision. */
+  liveDelta: number;
 }
 
 /**
@@ -196,6 +198,8 @@ export class EmbeddedEngine implements Engine {
   watch(req: WatchRequest, sink: WatchSink): Watcher {
     this.ensureOpen();
     const iv = checkWatch(req);
+    if (typeof sink !== 'function')
+      throw new EngineError('INVALID_ARGUMENT', 'etcdserver: invalid argument: sink must be a function');
     return this.hub.watch(req, iv, sink);
   }
 
@@ -218,8 +222,7 @@ export class EmbeddedEngine implements Engine {
     checkLeaseId(id, 'id');
     const lease = this.lessor.get(id);
     if (lease === undefined) throw new EngineError('LEASE_NOT_FOUND');
-    await this.revoke(lease);
-    return { header: { revision: this.visible } };
+    return { header: { revision: await this.revoke(lease) } };
   }
 
   async leaseKeepAlive(id: LeaseId): Promise<LeaseKeepAliveResponse> {
@@ -253,15 +256,21 @@ export class EmbeddedEngine implements Engine {
     return { header: { revision: this.visible }, leases: this.lessor.list().map((l) => l.id) };
   }
 
-  /** Delete a lease's keys in one revision and drop the lease, durably in one transaction. */
-  private async revoke(lease: Lease): Promise<void> {
-    if (this.lessor.get(lease.id) !== lease) return;
+  /**
+   * Delete a lease's keys in one revision and drop the lease, durably in one transaction. Resolves with the
+   * revision the revoke happened at (the current one when it deleted nothing).
+   */
+  private async revoke(lease: Lease): Promise<number> {
+    const preRev = this.store.currentRev;
+    if (this.lessor.get(lease.id) !== lease) return preRev;
     const keys = [...lease.keys].sort();
     const w = this.store.begin();
     for (const k of keys) this.store.deleteKey(w, k);
     this.store.end(w);
     this.lessor.remove(lease.id);
-    await this.commit(w, () => void this.log?.removeLease(lease.id));
+    // With keys, the removal joins the revision's transaction (same event turn) and its fsync.
+    await this.commit(w, () => this.log?.removeLease(lease.id));
+    return w.changes.length > 0 ? w.rev : preRev;
   }
 
   private async expireLeases(): Promise<void> {
@@ -290,7 +299,8 @@ export class EmbeddedEngine implements Engine {
       compactRevision: Math.max(0, this.store.compactRev),
       dbSize: sizes.dbSize,
       dbSizeInUse: sizes.dbSizeInUse,
-      keys: this.store.liveKeys,
+      // Applied-but-not-yet-durable revisions are not visible: take their key count changes back out.
+      keys: this.store.liveKeys - this.pending.reduce((n, p) => n + p.liveDelta, 0),
     };
   }
 
@@ -321,9 +331,10 @@ export class EmbeddedEngine implements Engine {
    * Make a finished write batch durable and visible, in revision order. A batch without changes still waits until
    * everything it may have read is visible.
    */
-  private async commit(w: WriteBatch, alsoWrite?: () => void): Promise<void> {
+  private async commit(w: WriteBatch, alsoWrite?: () => Promise<void> | void): Promise<void> {
     if (w.changes.length === 0) {
-      alsoWrite?.();
+      const extra = alsoWrite?.();
+      if (extra) await this.guard(extra);
       return this.waitVisible(this.store.currentRev);
     }
     if (this.log === undefined) {
@@ -332,7 +343,9 @@ export class EmbeddedEngine implements Engine {
       this.hub.notify(w.rev, w.changes);
       return;
     }
-    const entry: PendingCommit = { rev: w.rev, batch: w, done: false };
+    let liveDelta = 0;
+    for (const r of w.changes) liveDelta += r.value === null ? -1 : r.version === 1 ? 1 : 0;
+    const entry: PendingCommit = { rev: w.rev, batch: w, done: false, liveDelta };
     this.pending.push(entry);
     await this.guard(this.log.writeRevision(w.rev, w.changes, alsoWrite));
     entry.done = true;

@@ -141,7 +141,8 @@ export class MvccStore {
     if (r === null || (this.hasFilters(req) && !passesFilters(r, req))) {
       return { header: { revision: headerRev }, kvs: EMPTY_KVS, more: false, count: r === null ? 0 : 1 };
     }
-    const kvs = req.countOnly ? EMPTY_KVS : [toKeyValue(r, req.keysOnly === true, req.key)];
+    const key = Buffer.isBuffer(req.key) ? req.key : undefined;
+    const kvs = req.countOnly ? EMPTY_KVS : [toKeyValue(r, req.keysOnly === true, key)];
     return { header: { revision: headerRev }, kvs, more: false, count: 1 };
   }
 

@@ -36,6 +36,8 @@ class HubWatcher implements Watcher {
   nextRev = 0;
   /** Whether any message went out since the last progress tick. */
   busy = false;
+  /** Fragments of a revision still to send after the sink pushed back in the middle of it. */
+  backlog: WatchMessage[] = [];
 
   constructor(
     readonly id: number,
@@ -166,11 +168,15 @@ export class WatchHub {
     this.paused.add(w);
   }
 
-  /** Deliver; a false return from the sink pauses the watcher at `nextRev`. */
+  /**
+   * Deliver; a false return from the sink pauses the watcher at `nextRev`. Returns whether delivery may go on,
+   * which is also false when the sink canceled the watcher from inside the call.
+   */
   private send(w: HubWatcher, msg: WatchMessage): boolean {
     w.busy = true;
     const ok = w.sink(msg);
-    if (!ok && w.state !== State.Canceled) this.pause(w);
+    if (w.state === State.Canceled) return false;
+    if (!ok) this.pause(w);
     return ok;
   }
 
@@ -210,22 +216,35 @@ export class WatchHub {
     }
   }
 
-  /** Send events as one message, or as fragments when the watcher asked for them and the message is large. */
+  /**
+   * Send events as one message, or as fragments when the watcher asked for them and the message is large. If the
+   * sink pushes back in the middle of a fragmented revision, the rest waits in the backlog for resume().
+   */
   private deliver(w: HubWatcher, events: WatchEvent[], headerRev: number): boolean {
     if (w.req.fragment && events.length > 1) {
       const pieces = fragment(events, this.opts.maxWatchResponseBytes);
       if (pieces.length > 1) {
-        let ok = true;
-        pieces.forEach((p, i) => {
-          if (w.state === State.Canceled) return;
-          ok = w.sink({ type: 'events', revision: headerRev, events: p, fragment: i < pieces.length - 1 });
-        });
-        w.busy = true;
-        if (!ok && w.state !== State.Canceled) this.pause(w);
-        return ok;
+        const msgs: WatchMessage[] = pieces.map((p, i) => ({
+          type: 'events',
+          revision: headerRev,
+          events: p,
+          fragment: i < pieces.length - 1,
+        }));
+        return this.sendAll(w, msgs);
       }
     }
     return this.send(w, { type: 'events', revision: headerRev, events, fragment: false });
+  }
+
+  /** Send messages in order; on push-back keep the unsent rest in the watcher's backlog. */
+  private sendAll(w: HubWatcher, msgs: WatchMessage[]): boolean {
+    for (let i = 0; i < msgs.length; i++) {
+      if (!this.send(w, msgs[i])) {
+        if (w.state !== State.Canceled) w.backlog = msgs.slice(i + 1);
+        return false;
+      }
+    }
+    return true;
   }
 
   private scheduleSync(): void {
@@ -246,6 +265,11 @@ export class WatchHub {
       if (this.closed) {
         this.cancelWith(w, 'etcdserver: server stopped', 0);
         continue;
+      }
+      if (w.backlog.length > 0) {
+        const backlog = w.backlog;
+        w.backlog = [];
+        if (!this.sendAll(w, backlog)) continue;
       }
       if (w.nextRev < compact) {
         this.cancelWith(w, 'mvcc: required revision has been compacted', compact);

@@ -1,0 +1,123 @@
+/**
+ * The backends the engine conformance suite runs against.
+ *
+ * Every test file in this directory is written once against the {@link Engine} contract and runs
+ * `describe.each(conformanceBackends)`, so a new backend plugs in by adding ONE entry to {@link allBackends}; no
+ * test file changes (see the `redis` entry: a server started in `setup`, a fresh store prefix per `create`).
+ *
+ * Select backends with `CONFORMANCE_BACKENDS=memory,durable` (default: all of them).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createEmbeddedEngine, type CommonEngineOptionsInput, type Engine } from '../../src/engine';
+import { createRedisEngine } from '../../src/engine/redis';
+import { startRedisServer, type RedisServer } from '../support/redis-server';
+
+/** One backend under test. */
+export interface ConformanceBackend {
+  /** Short name used in test titles and in `CONFORMANCE_BACKENDS`. */
+  name: string;
+  /** Once per test file, before any `create` (start servers, make directories...). */
+  setup(): Promise<void>;
+  /** A FRESH, EMPTY engine on every call (revision 1, no keys, no leases). */
+  create(options?: CommonEngineOptionsInput): Promise<Engine>;
+  /** Once per test file, after every engine was closed. */
+  teardown(): Promise<void>;
+  /**
+   * Only for backends whose state survives a restart: close `engine` and open a new engine on the same storage.
+   * `durable-restart.test.ts` runs against every backend that has it.
+   */
+  reopen?(engine: Engine, options?: CommonEngineOptionsInput): Promise<Engine>;
+}
+
+/** The embedded engine, in memory only. */
+const memoryBackend: ConformanceBackend = {
+  name: 'memory',
+  async setup() {},
+  async create(options = {}) {
+    return createEmbeddedEngine({ ...options });
+  },
+  async teardown() {},
+};
+
+/** The embedded engine on disk; every engine gets its own fresh directory under one temp root per file. */
+function durableBackend(): ConformanceBackend {
+  let root: string | undefined;
+  // Remember where each engine lives so `reopen` can find its directory again.
+  const dirs = new WeakMap<Engine, string>();
+  const rootDir = (): string => {
+    root ??= fs.mkdtempSync(path.join(os.tmpdir(), 'statecar-conformance-'));
+    return root;
+  };
+  return {
+    name: 'durable',
+    async setup() {
+      rootDir();
+    },
+    async create(options = {}) {
+      const dataDir = fs.mkdtempSync(path.join(rootDir(), 'db-'));
+      const engine = await createEmbeddedEngine({ ...options, dataDir });
+      dirs.set(engine, dataDir);
+      return engine;
+    },
+    async reopen(engine, options = {}) {
+      const dataDir = dirs.get(engine);
+      if (dataDir === undefined) throw new Error('reopen: engine was not created by this backend');
+      await engine.close();
+      const reopened = await createEmbeddedEngine({ ...options, dataDir });
+      dirs.set(reopened, dataDir);
+      return reopened;
+    },
+    async teardown() {
+      if (root !== undefined) fs.rmSync(root, { recursive: true, force: true });
+      root = undefined;
+    },
+  };
+}
+
+/**
+ * Redis: one `redis-server` per test file on a free loopback port; every engine gets its own store prefix, so it
+ * starts empty (revision 1, no keys, no leases) while sharing the server.
+ */
+function redisBackend(): ConformanceBackend {
+  let server: RedisServer | undefined;
+  let n = 0;
+  return {
+    name: 'redis',
+    async setup() {
+      server = await startRedisServer();
+    },
+    async create(options = {}) {
+      if (server === undefined) throw new Error('redis backend: setup() did not run');
+      return createRedisEngine({ ...options, redisHost: server.host, storePrefix: `conformance:{s${n++}}:` });
+    },
+    async teardown() {
+      await server?.destroy();
+      server = undefined;
+    },
+  };
+}
+
+/** Every known backend, in the order they run. Add new backends here. */
+export const allBackends: ConformanceBackend[] = [memoryBackend, durableBackend(), redisBackend()];
+
+/** Backends picked by `CONFORMANCE_BACKENDS` (comma-separated names); all when unset or empty. */
+function selectBackends(all: ConformanceBackend[]): ConformanceBackend[] {
+  const wanted = (process.env.CONFORMANCE_BACKENDS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (wanted.length === 0) return all;
+  const unknown = wanted.filter((w) => !all.some((b) => b.name === w));
+  // A typo must not silently run nothing.
+  if (unknown.length > 0) {
+    throw new Error(
+      `CONFORMANCE_BACKENDS: unknown backend(s) ${unknown.join(', ')}; known: ${all.map((b) => b.name).join(', ')}`,
+    );
+  }
+  return all.filter((b) => wanted.includes(b.name));
+}
+
+/** The backends every conformance test file runs against. */
+export const conformanceBackends: ConformanceBackend[] = selectBackends(allBackends);

@@ -81,20 +81,27 @@ function durableBackend(): ConformanceBackend {
  * starts empty (revision 1, no keys, no leases) while sharing the server.
  */
 function redisBackend(): ConformanceBackend {
-  let server: RedisServer | undefined;
+  let server: Promise<RedisServer> | undefined;
+  // setup/teardown may nest (several describe blocks in one file): one server, stopped by the last teardown.
+  let users = 0;
   let n = 0;
   return {
     name: 'redis',
     async setup() {
-      server = await startRedisServer();
+      users++;
+      server ??= startRedisServer();
+      await server;
     },
     async create(options = {}) {
       if (server === undefined) throw new Error('redis backend: setup() did not run');
-      return createRedisEngine({ ...options, redisHost: server.host, storePrefix: `conformance:{s${n++}}:` });
+      const { host } = await server;
+      return createRedisEngine({ ...options, redisHost: host, storePrefix: `conformance:{s${n++}}:` });
     },
     async teardown() {
-      await server?.destroy();
+      if (--users > 0 || server === undefined) return;
+      const s = server;
       server = undefined;
+      await (await s).destroy();
     },
   };
 }

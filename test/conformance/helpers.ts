@@ -255,7 +255,7 @@ export class WatchRecorder {
     return this.messages.filter((m): m is EventsMessage => m.type === 'events');
   }
 
-  /** Every delivered event, flattened, in delivery order. */
+  /** Every delivered event, flattened, in delivery order (computed on each access: read it once in loops). */
   get events(): WatchEvent[] {
     return this.eventMessages.flatMap((m) => m.events);
   }

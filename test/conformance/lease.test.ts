@@ -10,6 +10,30 @@ const MAX_INT63 = (1n << 63n) - 1n;
 const keysOf = async (engine: Engine, id: bigint): Promise<string[]> =>
   (await engine.leaseTimeToLive(id, true)).keys.map(str).sort();
 
+/** A call with the wall-clock window it ran in, so timing bounds hold however slow the machine is. */
+async function timed<T>(call: () => Promise<T>): Promise<{ value: T; start: number; end: number }> {
+  const start = Date.now();
+  const value = await call();
+  return { value, start, end: Date.now() };
+}
+
+/**
+ * Assert `ttl` is what etcd reports for a lease (re)granted `granted` s during window `at` and asked during window
+ * `asked`: the remaining time truncated to whole seconds. The window is exact up to scheduling delays; rounding or
+ * ceiling instead of truncation lands above it.
+ */
+function expectTruncatedTtl(
+  ttl: number,
+  granted: number,
+  at: { start: number; end: number },
+  asked: { start: number; end: number },
+): void {
+  const lo = Math.floor((at.start + granted * 1000 - asked.end) / 1000);
+  const hi = Math.floor((at.end + granted * 1000 - asked.start) / 1000);
+  expect(ttl).toBeGreaterThanOrEqual(lo);
+  expect(ttl).toBeLessThanOrEqual(hi);
+}
+
 describe.each(conformanceBackends)('$name: lease', (backend) => {
   const { open } = useBackend(backend, { leaseCheckIntervalMs: 50 });
 
@@ -106,20 +130,26 @@ describe.each(conformanceBackends)('$name: lease', (backend) => {
 
   test('keepalive returns the granted TTL and resets expiry; unknown → TTL 0, not an error (§4)', async () => {
     const engine = await open();
-    const { id } = await engine.leaseGrant({ ttl: 20 });
+    const grant = await timed(() => engine.leaseGrant({ ttl: 20 }));
+    const id = grant.value.id;
     const later = (await engine.leaseGrant({ ttl: 21 })).id;
     await engine.put({ key: b('k'), value: b('v') }); // 2
     expect((await engine.leaseLeases()).leases).toEqual([id, later]);
     await sleep(1100);
-    expect((await engine.leaseTimeToLive(id)).ttl).toBe(18);
-    const ka = await engine.leaseKeepAlive(id);
+    const before = await timed(() => engine.leaseTimeToLive(id));
+    // ~18.9 s left: 18.
+    expectTruncatedTtl(before.value.ttl, 20, grant, before);
+    const renewal = await timed(() => engine.leaseKeepAlive(id));
+    const ka = renewal.value;
     // Renewed to now + 20 s, it now expires after `later` (granted 21 s, ~1.1 s ago).
     expect((await engine.leaseLeases()).leases).toEqual([later, id]);
     expect(ka.id).toBe(id);
     expect(ka.ttl).toBe(20);
     expect(ka.header.revision).toBe(2);
     await sleep(20);
-    expect((await engine.leaseTimeToLive(id)).ttl).toBe(19);
+    const after = await timed(() => engine.leaseTimeToLive(id));
+    expectTruncatedTtl(after.value.ttl, 20, renewal, after);
+    expect(after.value.ttl).toBeGreaterThan(before.value.ttl);
     const unknown = await engine.leaseKeepAlive(9999n);
     expect(unknown.id).toBe(9999n);
     expect(unknown.ttl).toBe(0);
@@ -143,13 +173,15 @@ describe.each(conformanceBackends)('$name: lease', (backend) => {
 
   test('timeToLive: truncated seconds, granted TTL, keys only when asked; unknown → TTL -1 (§4)', async () => {
     const engine = await open();
-    const { id } = await engine.leaseGrant({ ttl: 10 });
+    const grant = await timed(() => engine.leaseGrant({ ttl: 10 }));
+    const id = grant.value.id;
     await engine.put({ key: b('b'), value: b('1'), lease: id });
     await engine.put({ key: b('a'), value: b('1'), lease: id });
     await sleep(20);
-    const fresh = await engine.leaseTimeToLive(id, true);
-    // 9.98 s remaining is reported as 9.
-    expect(fresh.ttl).toBe(9);
+    const asked = await timed(() => engine.leaseTimeToLive(id, true));
+    const fresh = asked.value;
+    // ~9.98 s remaining is reported as 9.
+    expectTruncatedTtl(fresh.ttl, 10, grant, asked);
     expect(fresh.grantedTtl).toBe(10);
     expect(fresh.id).toBe(id);
     expect(fresh.header.revision).toBe(3);
@@ -159,7 +191,8 @@ describe.each(conformanceBackends)('$name: lease', (backend) => {
     expect((await engine.leaseTimeToLive(id, false)).keys).toEqual([]);
     await sleep(1100);
     // ~8.9 s: truncation gives 8 (rounding or ceiling would give 9).
-    expect((await engine.leaseTimeToLive(id)).ttl).toBe(8);
+    const later = await timed(() => engine.leaseTimeToLive(id));
+    expectTruncatedTtl(later.value.ttl, 10, grant, later);
     const unknown = await engine.leaseTimeToLive(31337n, true);
     expect(unknown).toEqual({ header: { revision: 3 }, id: 31337n, ttl: -1, grantedTtl: 0, keys: [] });
   });

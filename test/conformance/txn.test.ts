@@ -378,6 +378,15 @@ describe.each(conformanceBackends)('$name: txn', (backend) => {
         () => engine.txn({ failure: [put('q'), { txn: { success: [del('q')] } }] }),
         DUP,
       );
+      // Two nested txns of one list putting the same key: both may run, whichever branches they take.
+      await expectEngineError(
+        () => engine.txn({ success: [{ txn: { success: [put('a')] } }, { txn: { failure: [put('a')] } }] }),
+        DUP,
+      );
+      await expectEngineError(
+        () => engine.txn({ success: [{ txn: { failure: [put('a')] } }, { txn: { failure: [put('a')] } }] }),
+        DUP,
+      );
       expect(await currentRevision(engine)).toBe(1);
     });
 

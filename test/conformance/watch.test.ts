@@ -33,7 +33,8 @@ function expectWellFormed(rec: WatchRecorder): void {
   let last = 0;
   const seen = new Set<string>();
   const messageOfRevision = new Map<number, number>();
-  rec.eventMessages.forEach((m, i) => {
+  const messages = rec.eventMessages;
+  messages.forEach((m, i) => {
     if (m.events.length === 0) problems.push(`message ${i} has no events`);
     for (const e of m.events) {
       const rev = e.kv.modRevision;
@@ -44,7 +45,7 @@ function expectWellFormed(rec: WatchRecorder): void {
       seen.add(id);
       if (rev > m.revision) problems.push(`message ${i} revision ${m.revision} < event revision ${rev}`);
       const other = messageOfRevision.get(rev);
-      if (other !== undefined && other !== i && !m.fragment && !rec.eventMessages[other].fragment) {
+      if (other !== undefined && other !== i && !m.fragment && !messages[other].fragment) {
         problems.push(`revision ${rev} split across messages ${other} and ${i}`);
       }
       messageOfRevision.set(rev, i);
@@ -164,6 +165,43 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
       expect(last.events.map((e) => e.kv)).toEqual([kv('a', '3', 6, 7, 2)]);
       expectWellFormed(rec);
     }
+  });
+
+  test('a replay of tens of thousands of versions arrives complete, in order, revisions unsplit', async () => {
+    const engine = await open();
+    // 200 revisions of 128 puts each: a replay too big to do in one go.
+    for (let rev = 0; rev < 200; rev++) {
+      await engine.txn({
+        success: Array.from({ length: 128 }, (_, i) => ({
+          put: { key: b(`k${String(i).padStart(3, '0')}`), value: b(String(rev)) },
+        })),
+      });
+    }
+    const rec = WatchRecorder.start(engine, { ...ALL, startRevision: 1 });
+    const single = WatchRecorder.start(engine, { key: b('k127'), startRevision: 150 });
+    await rec.waitForEvents(25_600, 20_000);
+    await single.waitForEvents(52);
+    await engine.put({ key: b('k127'), value: b('live') }); // 202
+    await rec.waitForEvents(25_601);
+    await single.waitForEvents(53);
+    // Read the getter once: it flattens every message on each access.
+    const events = rec.events;
+    expect(events.length).toBe(25_601);
+    for (let i = 0; i < 25_600; i++) {
+      const expectedRev = 2 + Math.floor(i / 128);
+      const e = events[i];
+      if (e.kv.modRevision !== expectedRev || str(e.kv.value) !== String(expectedRev - 2)) {
+        throw new Error(
+          `event ${i}: revision ${e.kv.modRevision} value ${str(e.kv.value)}, expected ${expectedRev}`,
+        );
+      }
+    }
+    expectWellFormed(rec);
+    expect(single.events.map((e) => e.kv.modRevision)).toEqual([
+      ...Array.from({ length: 52 }, (_, i) => 150 + i),
+      202,
+    ]);
+    expect(single.events[52].kv).toEqual(kv('k127', 'live', 2, 202, 201));
   });
 
   test('start revision 1 replays everything', async () => {

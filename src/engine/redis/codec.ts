@@ -31,8 +31,9 @@ export class BlobTable {
   readonly blobs: Buffer[] = [];
 
   /** Add a blob and return its index. */
-  add(b: Buffer): number {
-    this.blobs.push(b);
+  add(b: Uint8Array): number {
+    // The contract accepts any Uint8Array; ioredis would send a non-Buffer as its text rendering.
+    this.blobs.push(Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
     return this.blobs.length;
   }
 }

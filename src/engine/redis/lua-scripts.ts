@@ -44,7 +44,8 @@ end
 
 -- Output: out[1] is the JSON metadata, blobs follow.
 local out = { '' }
-local function push(b) out[#out + 1] = b; return #out end
+local out_bytes = 0
+local function push(b) out[#out + 1] = b; out_bytes = out_bytes + #b; return #out end
 local function finish(meta) out[1] = cjson.encode(meta); return out end
 local function fail(code) return { cjson.encode({ err = code }) } end
 
@@ -385,9 +386,11 @@ return finish({ rev = cur })
 `;
 
 /**
- * Read the revision log for watchers. Program: { from, to, max, pv }: at most max revisions in [from, to]
- * (to = 0: up to the current revision), with previous records when pv. Answers { rev, comp, revs = [{ r, ev }] }
- * where ev is a flat list: type ('P'/'D'), key blob, record blob (0 for DELETE), prev blob (0 = none).
+ * Read the revision log for watchers. Program: { from, to, max, maxBytes, pv }: at most max revisions in [from, to]
+ * (to = 0: up to the current revision), stopping after a revision once maxBytes of blobs are collected, with
+ * previous records when pv. Answers { rev, comp, to, upto, revs = [{ r, ev }] } where upto is the revision the
+ * log was read through and ev is a flat list: type ('P'/'D'), key blob, record blob (0 for DELETE), prev blob
+ * (0 = none).
  */
 const READ_LOG = `
 local q = cjson.decode(ARGV[2])
@@ -398,9 +401,11 @@ if q.from < comp then return finish({ rev = cur, comp = comp, compacted = true }
 local to = q.to
 if to == 0 or to > cur then to = cur end
 local revs = {}
+-- The log has been read through 'upto' (inclusive); less than 'to' when a count or size limit cut the read.
+local upto = to
 if q.from <= to then
   local entries = redis.call('ZRANGEBYSCORE', K_LOG, q.from, to, 'LIMIT', 0, q.max)
-  for _, m in ipairs(entries) do
+  for i, m in ipairs(entries) do
     local p1 = string.find(m, '|', 1, true)
     local r = tonumber(string.sub(m, 1, p1 - 1))
     local pos = string.find(m, '|', p1 + 1, true) + 1
@@ -413,6 +418,8 @@ if q.from <= to then
       pos = c + len + 1
       local recb = 0
       local isnew = false
+      -- Compaction at R drops a tombstone at R (etcd keeps the newest version <= R unless it is deleted).
+      local skip = t == 'D' and r == comp
       if t == 'P' then
         local got = redis.call('ZRANGEBYSCORE', K_HIST(k), r, r)
         local rec = got[#got]
@@ -422,16 +429,19 @@ if q.from <= to then
         end
       end
       local prevb = 0
-      if q.pv and not isnew then
+      if q.pv and not isnew and not skip then
         local prev = rec_at(k, r - 1)
         if prev then prevb = push(prev) end
       end
-      ev[#ev + 1] = t; ev[#ev + 1] = push(k); ev[#ev + 1] = recb; ev[#ev + 1] = prevb
+      if not skip then ev[#ev + 1] = t; ev[#ev + 1] = push(k); ev[#ev + 1] = recb; ev[#ev + 1] = prevb end
     end
     revs[#revs + 1] = { r = r, ev = ev }
+    -- Whole revisions only; a read stops once it carries maxBytes (big values would make huge replies).
+    if i == #entries and #entries >= q.max then upto = r end
+    if out_bytes >= q.maxBytes and i < #entries then upto = r; break end
   end
 end
-return finish({ rev = cur, comp = comp, revs = revs, to = to })
+return finish({ rev = cur, comp = comp, revs = revs, to = to, upto = upto })
 `;
 
 /** Lease grant. Program: { id, ttl }. */
@@ -512,11 +522,19 @@ local q = cjson.decode(ARGV[2])
 local r = { rev = cur_rev(), comp = compact_rev(), keys = redis.call('ZCARD', K_LIVE), old = 0 }
 if q.keepMs > 0 then
   local limit = now_ms() - q.keepMs
-  -- Log members are 'rev|time|...': walk back from the newest until one is old enough (bounded).
-  local entries = redis.call('ZREVRANGE', K_LOG, 0, 9999)
-  for _, m in ipairs(entries) do
-    local rs, ts = string.match(m, '^(%d+)|(%d+)|')
-    if tonumber(ts) <= limit then r.old = tonumber(rs); break end
+  -- Log members are 'rev|time|...' and commit times grow with revisions: binary search for the newest revision
+  -- committed at or before the limit.
+  local function first_from(rev)
+    local got = redis.call('ZRANGEBYSCORE', K_LOG, rev, '+inf', 'LIMIT', 0, 1)
+    if not got[1] then return nil end
+    local rs, ts = string.match(got[1], '^(%d+)|(%d+)|')
+    return tonumber(rs), tonumber(ts)
+  end
+  local lo, hi = math.max(r.comp, 0), r.rev
+  while lo <= hi do
+    local mid = math.floor((lo + hi) / 2)
+    local rs, ts = first_from(mid)
+    if rs ~= nil and ts <= limit then r.old = rs; lo = rs + 1 else hi = mid - 1 end
   end
 end
 return finish(r)

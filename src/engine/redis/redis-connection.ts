@@ -1,4 +1,5 @@
-import Redis, { type RedisOptions } from 'ioredis';
+import type Redis from 'ioredis';
+import { type RedisOptions } from 'ioredis';
 import { EngineError, isEngineError } from '../errors';
 import { decodeAnswer, type ScriptAnswer } from './codec';
 import type { StoreKeys } from './key-layout';
@@ -76,11 +77,11 @@ export class ScriptRunner {
     let reply: unknown;
     try {
       try {
-        reply = await this.client.evalshaBuffer(s.sha, 1, ...args);
+        reply = await this.client.callBuffer('EVALSHA', s.sha, 1, ...args);
       } catch (err) {
         if (!(err instanceof Error) || !/NOSCRIPT/.test(err.message)) throw err;
         // NOSCRIPT means the script did not run, so sending its source is safe.
-        reply = await this.client.evalBuffer(s.source, 1, ...args);
+        reply = await this.client.callBuffer('EVAL', s.source, 1, ...args);
       }
     } catch (err) {
       throw toEngineError(err, this.where);

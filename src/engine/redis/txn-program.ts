@@ -8,7 +8,9 @@ import type {
   TxnRequest,
   TxnResponse,
 } from '../contract';
-import { BlobTable, decodeKvs, encodeRangeEnd, list, type ScriptAnswer } from './codec';
+import { EngineError } from '../errors';
+import type { BlobTable } from './codec';
+import { decodeKvs, encodeRangeEnd, list, type ScriptAnswer } from './codec';
 import { fetchLimit, finishRange } from './range-results';
 
 /**
@@ -72,7 +74,11 @@ function opProgram(op: RequestOp, blobs: BlobTable): Record<string, unknown> {
     const d = op.deleteRange;
     return { o: 'd', k: blobs.add(d.key), e: encodeRangeEnd(blobs, d.rangeEnd), pk: Boolean(d.prevKv) };
   }
-  return { o: 't', ...txnProgram(op.txn!, blobs) };
+  if (op.txn) return { o: 't', ...txnProgram(op.txn, blobs) };
+  throw new EngineError(
+    'INVALID_ARGUMENT',
+    'etcdserver: invalid argument: a request op must set exactly one of range, put, deleteRange, txn',
+  );
 }
 
 /** The program of a txn: { c, s, f }. */

@@ -1,0 +1,285 @@
+/**
+ * The `dapr.proto.runtime.v1.Dapr` service: state, lock, metadata and shutdown methods over gRPC.
+ * Values are bytes and stored unchanged, except SaveState items with metadata `contentType=application/json`, which
+ * Dapr parses and its stores re-serialise.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { z } from 'zod';
+import type { DeleteItem, SaveItem, TransactionOp } from '../../state/state-store';
+import { goJsonStringify } from '../../state/json-value';
+import { StateError } from '../../state/state-errors';
+import type { DaprApiContext } from '../api-context';
+import { DaprError, isDaprError, stateFailure } from '../dapr-errors';
+import { tryLock, unlock } from '../lock-api';
+import { metadataSnapshot } from '../metadata-api';
+import { stateStoreOrThrow } from '../store-lookup';
+import { toServiceError } from './rich-status';
+
+// --- request schemas (proto-loader objects: camelCase fields, enums as numbers, bytes as Buffers, defaults set)
+
+const bytes = z.instanceof(Buffer);
+const stringMap = z.record(z.string(), z.string()).default({});
+const etagSchema = z.object({ value: z.string() }).nullable().optional();
+const optionsSchema = z
+  .object({ concurrency: z.number().int(), consistency: z.number().int() })
+  .nullable()
+  .optional();
+const stateItemSchema = z.object({
+  key: z.string(),
+  value: bytes,
+  etag: etagSchema,
+  metadata: stringMap,
+  options: optionsSchema,
+});
+
+const getStateSchema = z.object({
+  storeName: z.string(),
+  key: z.string(),
+  consistency: z.number().int(),
+  metadata: stringMap,
+});
+const getBulkStateSchema = z.object({
+  storeName: z.string(),
+  keys: z.array(z.string()),
+  parallelism: z.number().int(),
+  metadata: stringMap,
+});
+const saveStateSchema = z.object({ storeName: z.string(), states: z.array(stateItemSchema) });
+const deleteStateSchema = z.object({
+  storeName: z.string(),
+  key: z.string(),
+  etag: etagSchema,
+  options: optionsSchema,
+  metadata: stringMap,
+});
+const deleteBulkStateSchema = saveStateSchema;
+const transactionSchema = z.object({
+  storeName: z.string(),
+  operations: z.array(
+    z.object({ operationType: z.string(), request: stateItemSchema.nullable().optional() }),
+  ),
+  metadata: stringMap,
+});
+const queryStateSchema = z.object({ storeName: z.string(), query: z.string(), metadata: stringMap });
+const tryLockSchema = z.object({
+  storeName: z.string(),
+  resourceId: z.string(),
+  lockOwner: z.string(),
+  expiryInSeconds: z.number().int(),
+});
+const unlockSchema = z.object({ storeName: z.string(), resourceId: z.string(), lockOwner: z.string() });
+const setMetadataSchema = z.object({ key: z.string(), value: z.string() });
+
+// --- enum mapping (Dapr's pkg/api/grpc/util.go: 0 → "")
+
+const CONCURRENCY = ['', 'first-write', 'last-write'];
+const CONSISTENCY = ['', 'eventual', 'strong'];
+
+function optionStrings(o: z.infer<typeof optionsSchema>): SaveItem['options'] {
+  if (!o) return {};
+  return {
+    concurrency: CONCURRENCY[o.concurrency] ?? String(o.concurrency),
+    consistency: CONSISTENCY[o.consistency] ?? String(o.consistency),
+  };
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const r = schema.safeParse(value);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new DaprError('MALFORMED_REQUEST', {
+      error: `${issue.path.join('.') || 'request'}: ${issue.message}`,
+    });
+  }
+  return r.data;
+}
+
+/** A unary handler body: request object in, response object out (errors are thrown). */
+type Handler = (request: unknown, call: grpc.ServerUnaryCall<unknown, unknown>) => Promise<unknown>;
+
+/** Build the service implementation (the API token is checked by an interceptor, see auth-interceptor.ts). */
+export function daprServiceImplementation(ctx: DaprApiContext): grpc.UntypedServiceImplementation {
+  const handlers: Record<string, Handler> = {
+    async GetState(request) {
+      const req = parse(getStateSchema, request);
+      const { store } = stateStoreOrThrow(ctx, req.storeName);
+      try {
+        const e = await store.get(req.key, {
+          consistency: CONSISTENCY[req.consistency],
+          metadata: req.metadata,
+        });
+        return { data: e.data ?? Buffer.alloc(0), etag: e.data ? (e.etag ?? '') : '', metadata: e.metadata };
+      } catch (err) {
+        throw stateFailure('get', req.storeName, req.key, err);
+      }
+    },
+
+    async GetBulkState(request) {
+      const req = parse(getBulkStateSchema, request);
+      const { store } = stateStoreOrThrow(ctx, req.storeName);
+      try {
+        const items = await store.bulkGet(req.keys, req.parallelism, { metadata: req.metadata });
+        return {
+          items: items.map((it) => ({
+            key: it.key,
+            data: it.data ?? Buffer.alloc(0),
+            etag: it.etag ?? '',
+            error: it.error ?? '',
+            metadata: it.metadata,
+          })),
+        };
+      } catch (err) {
+        throw stateFailure('bulkGet', req.storeName, '', err);
+      }
+    },
+
+    async SaveState(request) {
+      const req = parse(saveStateSchema, request);
+      const { store } = stateStoreOrThrow(ctx, req.storeName);
+      if (req.states.length === 0) return {};
+      const items: SaveItem[] = req.states.map((s) => {
+        if (!s.key) throw new DaprError('STATE_SAVE_EMPTY_KEY_GRPC');
+        let value = s.value;
+        if (s.metadata.contentType === 'application/json') {
+          try {
+            value = Buffer.from(goJsonStringify(JSON.parse(value.toString('utf8'))), 'utf8');
+          } catch (e) {
+            throw stateFailure(
+              'save',
+              req.storeName,
+              s.key,
+              new StateError('INVALID_VALUE', (e as Error).message),
+            );
+          }
+        }
+        return {
+          key: s.key,
+          value,
+          etag: s.etag?.value,
+          metadata: s.metadata,
+          options: optionStrings(s.options),
+        };
+      });
+      try {
+        await store.save(items);
+      } catch (err) {
+        throw stateFailure('save', req.storeName, items.length === 1 ? items[0].key : '', err);
+      }
+      return {};
+    },
+
+    async QueryStateAlpha1(request) {
+      const req = parse(queryStateSchema, request);
+      stateStoreOrThrow(ctx, req.storeName);
+      throw new DaprError('STATE_QUERY_NOT_SUPPORTED', { store: req.storeName });
+    },
+
+    async DeleteState(request) {
+      const req = parse(deleteStateSchema, request);
+      const { store } = stateStoreOrThrow(ctx, req.storeName);
+      const item: DeleteItem = {
+        key: req.key,
+        etag: req.etag?.value,
+        metadata: req.metadata,
+        options: optionStrings(req.options),
+      };
+      try {
+        await store.delete([item]);
+      } catch (err) {
+        throw stateFailure('delete', req.storeName, req.key, err);
+      }
+      return {};
+    },
+
+    async DeleteBulkState(request) {
+      const req = parse(deleteBulkStateSchema, request);
+      const { store } = stateStoreOrThrow(ctx, req.storeName);
+      const items: DeleteItem[] = req.states.map((s) => ({
+        key: s.key,
+        etag: s.etag?.value,
+        metadata: s.metadata,
+        options: optionStrings(s.options),
+      }));
+      try {
+        await store.delete(items);
+      } catch (err) {
+        throw stateFailure('bulkDelete', req.storeName, '', err);
+      }
+      return {};
+    },
+
+    async ExecuteStateTransaction(request) {
+      const req = parse(transactionSchema, request);
+      const { store } = stateStoreOrThrow(ctx, req.storeName);
+      const ops: TransactionOp[] = req.operations.map((op) => {
+        const r = op.request;
+        return {
+          operation: op.operationType,
+          request: {
+            key: r?.key ?? '',
+            value: r?.value ?? Buffer.alloc(0),
+            etag: r?.etag?.value,
+            metadata: r?.metadata ?? {},
+            options: optionStrings(r?.options),
+          },
+        };
+      });
+      try {
+        await store.transact(ops);
+      } catch (err) {
+        throw stateFailure('transaction', req.storeName, '', err);
+      }
+      return {};
+    },
+
+    async TryLockAlpha1(request) {
+      const req = parse(tryLockSchema, request);
+      return { success: await tryLock(ctx, req) };
+    },
+
+    async UnlockAlpha1(request) {
+      const req = parse(unlockSchema, request);
+      return { status: await unlock(ctx, req) };
+    },
+
+    async GetMetadata() {
+      const m = metadataSnapshot(ctx);
+      return {
+        id: m.id,
+        activeActorsCount: [],
+        registeredComponents: m.components,
+        extendedMetadata: m.extended,
+        runtimeVersion: m.runtimeVersion,
+        enabledFeatures: m.enabledFeatures,
+      };
+    },
+
+    async SetMetadata(request) {
+      const req = parse(setMetadataSchema, request);
+      ctx.extendedMetadata.set(req.key, req.value);
+      return {};
+    },
+
+    async Shutdown() {
+      // Answer first, then stop (daprd also replies before shutting down).
+      setImmediate(() => ctx.requestShutdown());
+      return {};
+    },
+  };
+
+  const impl: grpc.UntypedServiceImplementation = {};
+  for (const [name, handler] of Object.entries(handlers)) {
+    impl[name] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      void (async () => {
+        try {
+          callback(null, await handler(call.request, call));
+        } catch (err) {
+          const de = isDaprError(err) ? err : new DaprError('INTERNAL', { error: (err as Error).message });
+          if (!isDaprError(err)) ctx.log.error({ err, method: name }, 'unexpected gRPC handler error');
+          callback(toServiceError(de, ctx.appId));
+        }
+      })();
+    };
+  }
+  return impl;
+}

@@ -1,0 +1,65 @@
+import type { Engine } from '../../../engine/contract';
+import { int64 } from './codec';
+import type { WireResponseHeader } from './wire-types';
+
+/**
+ * The identity statecar presents as a one-member etcd cluster, and the response headers built from it.
+ *
+ * etcd puts cluster_id, member_id and raft_term in the header of every top-level response
+ * (etcd: server/etcdserver/api/v3rpc/header.go). The values only need to be stable, non-zero uint64s; `leader`
+ * in Status must equal member_id for etcdctl to print "IS LEADER true".
+ */
+export interface EtcdIdentity {
+  /** uint64, non-zero. */
+  clusterId: bigint;
+  /** uint64, non-zero. */
+  memberId: bigint;
+  /** Constant for a single member that never re-elects. */
+  raftTerm: bigint;
+  /** Member name shown by `etcdctl member list`. */
+  memberName: string;
+  /** Version reported by Maintenance.Status; Go clients refuse servers below 3.2. */
+  version: string;
+}
+
+/** Defaults: arbitrary fixed IDs (ASCII "statecar" / "member01"), term 2 as a fresh single-member etcd shows. */
+export const DEFAULT_ETCD_IDENTITY: EtcdIdentity = {
+  clusterId: 0x7374617465636172n,
+  memberId: 0x6d656d6265723031n,
+  raftTerm: 2n,
+  memberName: 'statecar',
+  version: '3.5.0',
+};
+
+/** Builds headers for one identity. */
+export class ResponseHeaderFactory {
+  constructor(readonly identity: EtcdIdentity) {}
+
+  /** Header of a top-level response. A revision of 0 is left out, as etcd does for compaction cancels. */
+  full(revision: number): WireResponseHeader {
+    const h: WireResponseHeader = {
+      cluster_id: int64(this.identity.clusterId),
+      member_id: int64(this.identity.memberId),
+      raft_term: int64(this.identity.raftTerm),
+    };
+    if (revision) h.revision = int64(revision);
+    return h;
+  }
+
+  /** Header of a response nested in a Txn: only the revision. */
+  inner(revision: number): WireResponseHeader {
+    return revision ? { revision: int64(revision) } : {};
+  }
+}
+
+const PROBE_KEY = Buffer.from([0]);
+
+/**
+ * The engine's current revision. The contract has no dedicated call, so this reads the single key "\0": a point
+ * lookup that is cheap on every backend, whose header carries the current revision. Used for watch control
+ * responses and lease/status headers that must show the current revision.
+ */
+export async function currentRevision(engine: Engine): Promise<number> {
+  const r = await engine.range({ key: PROBE_KEY, countOnly: true });
+  return r.header.revision;
+}

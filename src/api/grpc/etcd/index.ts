@@ -1,0 +1,65 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { Engine } from '../../../engine/contract';
+import { clusterService } from './cluster-service';
+import { electionService } from './election-service';
+import { DEFAULT_ETCD_IDENTITY, ResponseHeaderFactory, type EtcdIdentity } from './header';
+import { kvService } from './kv-service';
+import { leaseService } from './lease-service';
+import { lockService } from './lock-service';
+import { maintenanceService } from './maintenance-service';
+import { etcdServiceDefinition } from './proto';
+import { watchService } from './watch-stream';
+
+/**
+ * The etcd v3 gRPC API over an {@link Engine}: KV, Watch, Lease, Maintenance (Status, Alarm), Cluster
+ * (MemberList), v3lockpb.Lock and v3electionpb.Election — so `etcdctl` and etcd client libraries work against the
+ * sidecar. Modelled on etcd's server/etcdserver/api/v3rpc: this layer only translates the wire; the engine owns
+ * the semantics.
+ */
+
+/** Options of {@link etcdServiceRegistrar}. */
+export interface EtcdApiOptions {
+  /** Cluster/member identity shown in headers, Status and MemberList. */
+  identity?: Partial<EtcdIdentity>;
+  /** etcd's `--max-request-bytes` for writes (default 1.5 MiB → "etcdserver: request is too large"). */
+  maxRequestBytes?: number;
+  /** Client URLs listed by MemberList (default: the `host:port` the caller dialled, see cluster-service.ts). */
+  clientUrls?: () => string[];
+}
+
+/** etcd's default `--max-request-bytes`. */
+export const DEFAULT_MAX_REQUEST_BYTES = 1_572_864;
+
+/**
+ * grpc-js server options a listener serving the etcd API should use: receive limit = max-request-bytes + 512 KiB
+ * (etcd: v3rpc/grpc.go `grpcOverheadBytes`) so 2 MiB+ messages fail with RESOURCE_EXHAUSTED, send unlimited, and
+ * client keepalive pings (etcdctl pings every ~10 s on long watch/keep-alive streams) accepted.
+ */
+export const ETCD_GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
+  'grpc.max_receive_message_length': DEFAULT_MAX_REQUEST_BYTES + 524_288,
+  'grpc.max_send_message_length': -1,
+  'grpc.keepalive_permit_without_calls': 1,
+};
+
+/**
+ * A function adding the etcd services over `engine` to a grpc-js server. Call it once per server; the same engine
+ * may be registered on several servers (e.g. the Dapr gRPC port and `--etcd-port`).
+ */
+export function etcdServiceRegistrar(
+  engine: Engine,
+  opts: EtcdApiOptions = {},
+): (server: grpc.Server) => void {
+  const header = new ResponseHeaderFactory({ ...DEFAULT_ETCD_IDENTITY, ...opts.identity });
+  const maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+  return (server) => {
+    server.addService(etcdServiceDefinition('etcdserverpb.KV'), kvService(engine, header, maxRequestBytes));
+    server.addService(etcdServiceDefinition('etcdserverpb.Watch'), watchService(engine, header));
+    server.addService(etcdServiceDefinition('etcdserverpb.Lease'), leaseService(engine, header));
+    server.addService(etcdServiceDefinition('etcdserverpb.Maintenance'), maintenanceService(engine, header));
+    server.addService(etcdServiceDefinition('etcdserverpb.Cluster'), clusterService(header, opts.clientUrls));
+    server.addService(etcdServiceDefinition('v3lockpb.Lock'), lockService(engine, header));
+    server.addService(etcdServiceDefinition('v3electionpb.Election'), electionService(engine, header));
+  };
+}
+
+export { DEFAULT_ETCD_IDENTITY, type EtcdIdentity } from './header';

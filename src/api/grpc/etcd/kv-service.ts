@@ -1,0 +1,77 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { Engine } from '../../../engine/contract';
+import { EngineError } from '../../../engine/errors';
+import {
+  deleteRangeRequestFromWire,
+  filtersEverything,
+  hasNegativeRangeRevision,
+  isReadOnlyTxn,
+  putRequestFromWire,
+  rangeRequestFromWire,
+  deleteRangeResponseToWire,
+  putResponseToWire,
+  rangeResponseToWire,
+  toNumber,
+  txnRequestFromWire,
+  txnResponseToWire,
+} from './codec';
+import { requestTooLarge } from './errors';
+import type { ResponseHeaderFactory } from './header';
+import { wireSize } from './proto';
+import { GrpcStatusError, unary, withStatusPassthrough } from './unary';
+import type {
+  WireCompactionRequest,
+  WireDeleteRangeRequest,
+  WirePutRequest,
+  WireRangeRequest,
+  WireTxnRequest,
+} from './wire-types';
+
+/**
+ * `etcdserverpb.KV`: Range, Put, DeleteRange, Txn, Compact. Wire ↔ engine mapping only; the engine does the
+ * semantics and validation (etcd's v3rpc/key.go checks live in the engine too, with the same messages).
+ */
+export function kvService(
+  engine: Engine,
+  header: ResponseHeaderFactory,
+  maxRequestBytes: number,
+): grpc.UntypedServiceImplementation {
+  // etcd checks --max-request-bytes on the proposal, so only requests that go through raft (writes) are limited.
+  const checkSize = (req: object): void => {
+    if (wireSize(req) > maxRequestBytes) throw new GrpcStatusError(requestTooLarge());
+  };
+  const errors = withStatusPassthrough();
+  return {
+    Range: unary(async (req: WireRangeRequest) => {
+      if (filtersEverything(req)) {
+        const { key, rangeEnd, revision, serializable } = rangeRequestFromWire(req);
+        const res = await engine.range({ key, rangeEnd, revision, serializable, countOnly: true });
+        return rangeResponseToWire({ ...res, kvs: [], more: false }, header);
+      }
+      const res = await engine.range(rangeRequestFromWire(req));
+      return rangeResponseToWire(res, header);
+    }, errors),
+    Put: unary(async (req: WirePutRequest) => {
+      checkSize(req);
+      return putResponseToWire(await engine.put(putRequestFromWire(req)), header);
+    }, errors),
+    DeleteRange: unary(async (req: WireDeleteRangeRequest) => {
+      checkSize(req);
+      return deleteRangeResponseToWire(await engine.deleteRange(deleteRangeRequestFromWire(req)), header);
+    }, errors),
+    Txn: unary(async (req: WireTxnRequest) => {
+      if (!isReadOnlyTxn(req)) checkSize(req);
+      // Rare case, so the status read is only paid when needed: see txnRequestFromWire.
+      let negativeRevision = 0;
+      if (hasNegativeRangeRevision(req) && (await engine.status()).compactRevision > 1) negativeRevision = 1;
+      return txnResponseToWire(await engine.txn(txnRequestFromWire(req, negativeRevision)), header);
+    }, errors),
+    Compact: unary(async (req: WireCompactionRequest) => {
+      const revision = toNumber(req.revision);
+      // etcd compares with its compact revision, which starts at -1: a negative revision is always "compacted".
+      if (revision < 0) throw new EngineError('COMPACTED');
+      const res = await engine.compact({ revision, physical: !!req.physical });
+      return { header: header.full(res.header.revision) };
+    }, errors),
+  };
+}

@@ -1,0 +1,86 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import * as protoLoader from '@grpc/proto-loader';
+import type * as grpc from '@grpc/grpc-js';
+
+/**
+ * Loading of statecar's etcd `.proto` files (under `proto/etcd/`).
+ *
+ * The loader options are the lossless ones etcd3 npm also uses: 64-bit integers as decimal strings (lease, cluster
+ * and member IDs use the full int64/uint64 range), enums by name, defaults filled in, the active oneof member
+ * named. The codec (`codec.ts`) turns the strings into numbers/bigints for the engine.
+ */
+
+/** Options for @grpc/proto-loader; shared with the test client so both sides decode the same way. */
+export const ETCD_PROTO_LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
+
+/** The proto files statecar serves, relative to {@link etcdProtoDir}. */
+export const ETCD_PROTO_FILES = [
+  'etcdserverpb/rpc.proto',
+  'mvccpb/kv.proto',
+  'v3lockpb/v3lock.proto',
+  'v3electionpb/v3election.proto',
+];
+
+/**
+ * Directory holding `etcdserverpb/`, `mvccpb/`, ... The code runs both from `src/` (jest) and from `dist/src/`
+ * (the built CLI), at different depths, so walk up to the repository root instead of hard-coding `../..`.
+ */
+export function etcdProtoDir(): string {
+  let dir = __dirname;
+  for (;;) {
+    const candidate = path.join(dir, 'proto', 'etcd');
+    if (fs.existsSync(path.join(candidate, 'etcdserverpb', 'rpc.proto'))) return candidate;
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('proto/etcd not found above ' + __dirname);
+    dir = parent;
+  }
+}
+
+let cached: protoLoader.PackageDefinition | undefined;
+
+/** The parsed package definition (parsed once per process). */
+export function etcdPackageDefinition(): protoLoader.PackageDefinition {
+  cached ??= protoLoader.loadSync(
+    ETCD_PROTO_FILES.map((f) => path.join(etcdProtoDir(), f)),
+    { ...ETCD_PROTO_LOADER_OPTIONS, includeDirs: [etcdProtoDir()] },
+  );
+  return cached;
+}
+
+/** Property under which the decoded request object carries its encoded size in bytes. */
+export const WIRE_SIZE = Symbol('etcdWireSize');
+
+/** Encoded size of a request decoded through {@link etcdServiceDefinition}; 0 if unknown. */
+export function wireSize(request: object): number {
+  return (request as { [WIRE_SIZE]?: number })[WIRE_SIZE] ?? 0;
+}
+
+/**
+ * A service definition ready for `server.addService`, e.g. `etcdserverpb.KV`. Request deserializers are wrapped
+ * to remember the encoded size: etcd's 1.5 MiB `--max-request-bytes` check is on the encoded request, which the
+ * handler cannot otherwise see.
+ */
+export function etcdServiceDefinition(fullName: string): grpc.ServiceDefinition {
+  const def = etcdPackageDefinition()[fullName] as grpc.ServiceDefinition | undefined;
+  if (!def) throw new Error(`service ${fullName} not in proto/etcd`);
+  const wrapped: Record<string, grpc.MethodDefinition<object, object>> = {};
+  for (const [name, method] of Object.entries(def as Record<string, grpc.MethodDefinition<object, object>>)) {
+    const inner = method.requestDeserialize;
+    wrapped[name] = {
+      ...method,
+      requestDeserialize: (buf: Buffer) => {
+        const obj = inner(buf) as Record<symbol, number>;
+        obj[WIRE_SIZE] = buf.length;
+        return obj;
+      },
+    };
+  }
+  return wrapped as grpc.ServiceDefinition;
+}

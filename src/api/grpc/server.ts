@@ -1,0 +1,76 @@
+/**
+ * The gRPC server: the Dapr service from statecar's own protos, plus any extra services (e.g. the etcd API)
+ * registered by the caller. Message sizes are capped at `--max-body-size` in both directions, as daprd does, and
+ * with DAPR_API_TOKEN every call on the port needs the token.
+ */
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { DaprApiContext } from '../api-context';
+import { apiTokenInterceptor } from './auth-interceptor';
+import { daprServiceImplementation } from './dapr-service';
+import { protoRoot } from './proto-path';
+
+/** Adds a service to the server. */
+export type GrpcRegistrar = (server: grpc.Server) => void;
+
+interface ServiceCtor {
+  service: grpc.ServiceDefinition;
+}
+
+let daprService: grpc.ServiceDefinition | undefined;
+
+/** The `dapr.proto.runtime.v1.Dapr` service definition, loaded from proto/ once. */
+export function daprServiceDefinition(): grpc.ServiceDefinition {
+  if (daprService) return daprService;
+  const def = protoLoader.loadSync('dapr/proto/runtime/v1/dapr.proto', {
+    includeDirs: [protoRoot()],
+    keepCase: false,
+    longs: String,
+    defaults: true,
+    oneofs: true,
+  });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    dapr: { proto: { runtime: { v1: { Dapr: ServiceCtor } } } };
+  };
+  daprService = pkg.dapr.proto.runtime.v1.Dapr.service;
+  return daprService;
+}
+
+/** gRPC channel options for a message-size limit. */
+export function grpcServerOptions(maxBytes: number): grpc.ServerOptions {
+  return {
+    'grpc.max_receive_message_length': maxBytes,
+    'grpc.max_send_message_length': maxBytes,
+  };
+}
+
+/**
+ * Build a server with the Dapr service and the extra registrars (not yet bound). `options` are merged over the
+ * size limits (e.g. `interceptors` for metrics).
+ */
+export function createGrpcServer(
+  ctx: DaprApiContext,
+  registrars: GrpcRegistrar[] = [],
+  options: grpc.ServerOptions = {},
+): grpc.Server {
+  // The caller's interceptors (metrics, in-flight tracking) wrap the token check, so rejected calls count too.
+  const interceptors = [
+    ...(options.interceptors ?? []),
+    ...(ctx.apiToken !== undefined ? [apiTokenInterceptor(ctx.apiToken, ctx.appId)] : []),
+  ];
+  const server = new grpc.Server({ ...grpcServerOptions(ctx.maxBodySize), ...options, interceptors });
+  server.addService(daprServiceDefinition(), daprServiceImplementation(ctx));
+  for (const register of registrars) register(server);
+  return server;
+}
+
+/** Bind a server to host:port; resolves with the bound port. */
+export function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
+  // IPv6 literals need brackets in a gRPC target.
+  const target = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+  return new Promise((resolve, reject) => {
+    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    );
+  });
+}

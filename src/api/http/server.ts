@@ -1,0 +1,87 @@
+/**
+ * The Dapr HTTP API server (fastify): routes, the API token check, the body limit and Dapr's error rendering.
+ */
+import Fastify from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify';
+import type { DaprApiContext } from '../api-context';
+import { DaprError, isDaprError } from '../dapr-errors';
+import { HEALTH_PATHS, registerHealthRoutes } from './health-routes';
+import { sendError } from './http-errors';
+import { registerLockRoutes } from './lock-routes';
+import { registerMetadataRoutes } from './metadata-routes';
+import { registerStateRoutes } from './state-routes';
+
+/** Adds routes to the server (e.g. the etcd engineer's watch route). */
+export type HttpRegistrar = (app: FastifyInstance) => void;
+
+/**
+ * Build the HTTP API (not yet listening). `registrars` add routes after Dapr's; `instrumentation` runs before any
+ * route is declared (hooks such as metrics or in-flight tracking).
+ */
+export function createHttpServer(
+  ctx: DaprApiContext,
+  registrars: HttpRegistrar[] = [],
+  instrumentation: HttpRegistrar[] = [],
+): FastifyInstance {
+  const app: FastifyInstance = Fastify({
+    // fastify logs every request at info level; only show that when debugging.
+    loggerInstance: ctx.log.child(
+      { api: 'http' },
+      { level: ['trace', 'debug'].includes(ctx.log.level) ? ctx.log.level : 'warn' },
+    ) as FastifyBaseLogger,
+    bodyLimit: ctx.maxBodySize,
+    routerOptions: {
+      // daprd's chi router cleans duplicate slashes and tolerates one trailing slash.
+      ignoreTrailingSlash: true,
+      ignoreDuplicateSlashes: true,
+      // Keys may be long; find-my-way's default limit of 100 characters per parameter is too small.
+      maxParamLength: 64 * 1024,
+    },
+  });
+
+  // Dapr reads bodies as bytes whatever their Content-Type; handlers decide how to parse them.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  for (const instrument of instrumentation) instrument(app);
+
+  if (ctx.apiToken !== undefined) {
+    const token = ctx.apiToken;
+    app.addHook('onRequest', async (req, reply) => {
+      const path = (req.raw.url ?? '').split('?')[0].replace(/\/+$/, '');
+      if (req.method === 'GET' && HEALTH_PATHS.includes(path)) return;
+      if (req.headers['dapr-api-token'] !== token) {
+        // Go's http.Error: plain text with a trailing newline.
+        return reply
+          .code(401)
+          .header('content-type', 'text/plain; charset=utf-8')
+          .send('invalid api token\n');
+      }
+      // The token is not passed on to handlers.
+      delete req.headers['dapr-api-token'];
+    });
+  }
+
+  app.setErrorHandler((err: FastifyError | DaprError | Error, req, reply) => {
+    if (isDaprError(err)) return sendError(reply, err, ctx.appId);
+    const fe = err as FastifyError;
+    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return sendError(reply, new DaprError('BODY_TOO_LARGE', { limit: ctx.maxBodySize }), ctx.appId);
+    }
+    if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return sendError(reply, new DaprError('MALFORMED_REQUEST', { error: fe.message }), ctx.appId);
+    }
+    req.log.error({ err }, 'unexpected error');
+    return sendError(reply, new DaprError('INTERNAL', { error: err.message }), ctx.appId);
+  });
+
+  // Unmatched paths and methods fall through to service invocation in daprd; without an app id that is a 404.
+  app.setNotFoundHandler((_req, reply) => sendError(reply, new DaprError('DIRECT_INVOKE'), ctx.appId));
+
+  registerHealthRoutes(app, ctx);
+  registerMetadataRoutes(app, ctx);
+  registerStateRoutes(app, ctx);
+  registerLockRoutes(app, ctx);
+  for (const register of registrars) register(app);
+  return app;
+}

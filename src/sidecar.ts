@@ -1,0 +1,249 @@
+/**
+ * The sidecar: loads the components, opens their engines, and serves the Dapr HTTP and gRPC APIs, the etcd API
+ * (on the Dapr gRPC port and on `--etcd-port`), the SSE watch route and the metrics endpoint. `start` / `stop`.
+ */
+import fs from 'node:fs';
+import type http from 'node:http';
+import path from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { DaprApiContext } from './api/api-context';
+import { etcdServiceRegistrar, ETCD_GRPC_SERVER_OPTIONS } from './api/grpc/etcd';
+import { protoRoot } from './api/grpc/proto-path';
+import { bindGrpc, createGrpcServer } from './api/grpc/server';
+import { createHttpServer } from './api/http/server';
+import { registerWatchRoute } from './api/http/watch-sse';
+import { loadComponentFiles } from './components/component-loader';
+import type { ComponentSet } from './components/component-set';
+import { openComponents } from './components/component-set';
+import type { Engine } from './engine/contract';
+import { Server as GrpcServer } from '@grpc/grpc-js';
+import { createLogger } from './observability/logger';
+import { StatecarMetrics, instrumentFastify } from './observability/metrics';
+import {
+  DEFAULT_GRACEFUL_SHUTDOWN_SECONDS,
+  InFlightTracker,
+  grpcInFlightInterceptor,
+  shutdownGracefully,
+  trackFastifyInFlight,
+} from './observability/shutdown';
+
+/** Everything the sidecar needs; the CLI builds it from daprd's flags. */
+export interface SidecarConfig {
+  appId: string;
+  /** 0 = any free port. */
+  httpPort: number;
+  grpcPort: number;
+  /** undefined = metrics disabled. */
+  metricsPort?: number;
+  /** Addresses the API ports bind to (default 127.0.0.1). */
+  listenAddresses: string[];
+  resourcesPaths: string[];
+  logLevel: string;
+  /** `--log-as-json`: JSON log lines (else readable key=value lines). */
+  logAsJson?: boolean;
+  /** `--dapr-graceful-shutdown-seconds`: how long {@link Sidecar.stop} may take (default 5). */
+  gracefulShutdownSeconds?: number;
+  /** Largest HTTP body / gRPC message, bytes. */
+  maxBodySize: number;
+  /** Also serve the etcd API on this port. */
+  etcdPort?: number;
+  /** Required `dapr-api-token`, if any. */
+  apiToken?: string;
+  /** Base directory for relative data directories (default cwd). */
+  cwd?: string;
+  /** Called when a client asks the sidecar to shut down (gRPC Shutdown). Default: stop(). */
+  onShutdownRequest?: () => void;
+  /** A logger to use instead of a new pino logger. */
+  logger?: Logger;
+}
+
+/** The runtime version statecar reports: its package version. */
+export function runtimeVersion(): string {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(path.join(path.dirname(protoRoot()), 'package.json'), 'utf8')) as {
+      version?: string;
+    };
+    return `statecar-${pkg.version ?? 'dev'}`;
+  } catch {
+    return 'statecar-dev';
+  }
+}
+
+/** A running sidecar. */
+export class Sidecar {
+  private stopping?: Promise<void>;
+
+  private constructor(
+    readonly config: SidecarConfig,
+    readonly log: Logger,
+    readonly components: ComponentSet,
+    private readonly listeners: Listeners,
+    private readonly inFlight: InFlightTracker,
+    /** Bound ports (useful when 0 was asked for). */
+    readonly ports: { http: number; grpc: number; etcd?: number; metrics?: number },
+  ) {}
+
+  /** The state store served on the etcd API (`etcdAPI: "true"`, else the first state store). */
+  get etcdStoreName(): string | undefined {
+    return this.components.etcdStoreName;
+  }
+
+  /** The engine served on the etcd API. */
+  get etcdEngine(): Engine | undefined {
+    return this.components.etcdEngine;
+  }
+
+  /** Load components and start every listener. Rejects (after cleaning up) if anything fails. */
+  static async start(config: SidecarConfig): Promise<Sidecar> {
+    const version = runtimeVersion();
+    const log =
+      config.logger ??
+      createLogger({ level: config.logLevel, json: config.logAsJson, appId: config.appId, version });
+    const metrics =
+      config.metricsPort === undefined ? undefined : new StatecarMetrics({ appId: config.appId });
+    const defs = loadComponentFiles(config.resourcesPaths, { appId: config.appId });
+    const components = await openComponents(defs, {
+      appId: config.appId,
+      cwd: config.cwd,
+      info: (m) => log.info(m),
+      // Every store operation is timed under the name of the component that opened the engine.
+      wrapEngine: metrics ? (engine, name) => metrics.instrumentEngine(engine, name) : undefined,
+    });
+    const listeners: Listeners = { http: [], grpc: [] };
+    const inFlight = new InFlightTracker();
+    let sidecar: Sidecar | undefined;
+    try {
+      const ctx: DaprApiContext = {
+        appId: config.appId,
+        runtimeVersion: version,
+        components,
+        extendedMetadata: new Map(),
+        apiToken: config.apiToken,
+        maxBodySize: config.maxBodySize,
+        health: () => components.health(),
+        requestShutdown: () => (config.onShutdownRequest ? config.onShutdownRequest() : void sidecar?.stop()),
+        log,
+      };
+
+      const etcdEngine = components.etcdEngine;
+      const etcdRegistrar = etcdEngine ? etcdServiceRegistrar(etcdEngine) : undefined;
+      const ports: { http: number; grpc: number; etcd?: number; metrics?: number } = { http: 0, grpc: 0 };
+      const interceptors = [
+        ...(metrics ? [metrics.grpcInterceptor()] : []),
+        grpcInFlightInterceptor(inFlight),
+      ];
+
+      // HTTP: one fastify instance per listen address (a server binds one address).
+      for (const host of config.listenAddresses) {
+        const app = createHttpServer(
+          ctx,
+          [(a) => registerWatchRoute(a, (name) => components.engineOf(name))],
+          [
+            ...(metrics ? [(a: FastifyInstance) => instrumentFastify(a, metrics)] : []),
+            (a) => trackFastifyInFlight(a, inFlight),
+          ],
+        );
+        listeners.http.push(app);
+        await app.listen({ host, port: ports.http || config.httpPort });
+        const addr = app.server.address();
+        if (addr && typeof addr === 'object') ports.http = addr.port;
+      }
+
+      // gRPC: the Dapr service, plus the etcd API on the same port.
+      const grpcServer = createGrpcServer(ctx, etcdRegistrar ? [etcdRegistrar] : [], { interceptors });
+      listeners.grpc.push(grpcServer);
+      for (const host of config.listenAddresses) {
+        ports.grpc = await bindGrpc(grpcServer, host, ports.grpc || config.grpcPort);
+      }
+
+      // The etcd API on a port of its own (etcd's limits; no Dapr API token there).
+      if (config.etcdPort !== undefined && etcdRegistrar) {
+        const etcdServer = new GrpcServer({ ...ETCD_GRPC_SERVER_OPTIONS, interceptors });
+        etcdRegistrar(etcdServer);
+        listeners.grpc.push(etcdServer);
+        for (const host of config.listenAddresses) {
+          ports.etcd = await bindGrpc(etcdServer, host, ports.etcd || config.etcdPort);
+        }
+      } else if (config.etcdPort !== undefined) {
+        log.warn('--etcd-port given but no state store is configured: the etcd API is not served');
+      }
+
+      if (metrics && config.metricsPort !== undefined) {
+        listeners.metrics = await metrics.listen(
+          config.metricsPort,
+          config.listenAddresses[0] ?? '127.0.0.1',
+        );
+        const addr = listeners.metrics.address();
+        if (addr && typeof addr === 'object') ports.metrics = addr.port;
+      }
+
+      sidecar = new Sidecar(config, log, components, listeners, inFlight, ports);
+      log.info(
+        {
+          httpPort: ports.http,
+          grpcPort: ports.grpc,
+          etcdPort: ports.etcd,
+          metricsPort: ports.metrics,
+          components: components.components.map((c) => `${c.name} (${c.type})`),
+          etcdStore: components.etcdStoreName,
+        },
+        'statecar is ready',
+      );
+      return sidecar;
+    } catch (err) {
+      forceClose(listeners);
+      await Promise.race([closeListeners(listeners), new Promise((r) => setTimeout(r, 1000))]);
+      await components.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Graceful stop, as daprd on SIGTERM: stop accepting, let in-flight requests finish, close the engines (watchers
+   * get their cancel, durable stores flush), then wait for the listeners, all within
+   * `--dapr-graceful-shutdown-seconds`; connections still open at the deadline are cut. Idempotent.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const seconds = this.config.gracefulShutdownSeconds ?? DEFAULT_GRACEFUL_SHUTDOWN_SECONDS;
+      this.log.info('statecar is shutting down');
+      const clean = await shutdownGracefully(
+        {
+          stopAccepting: () => closeListeners(this.listeners),
+          inFlight: this.inFlight,
+          closeEngines: () => this.components.close(),
+        },
+        // Leave a little of the period for cutting what is left.
+        Math.max(0, seconds * 1000 - 250),
+        this.log,
+      );
+      if (!clean) forceClose(this.listeners);
+    })();
+    return this.stopping;
+  }
+}
+
+/** Everything that listens. */
+interface Listeners {
+  http: FastifyInstance[];
+  grpc: grpc.Server[];
+  metrics?: http.Server;
+}
+
+/** Stop accepting and resolve once every listener has closed (streams end when the engines close). */
+async function closeListeners(l: Listeners): Promise<void> {
+  await Promise.allSettled([
+    ...l.http.map((a) => a.close()),
+    ...l.grpc.map((s) => new Promise<void>((resolve) => s.tryShutdown(() => resolve()))),
+    l.metrics ? new Promise<void>((resolve) => l.metrics?.close(() => resolve())) : undefined,
+  ]);
+}
+
+/** Cut whatever is still open. */
+function forceClose(l: Listeners): void {
+  for (const a of l.http) a.server.closeAllConnections();
+  for (const s of l.grpc) s.forceShutdown();
+  l.metrics?.closeAllConnections();
+}

@@ -1,0 +1,287 @@
+/**
+ * One Dapr state store on an engine: Dapr's state semantics (spec §3) expressed as engine ranges, txns and leases.
+ *
+ * - etag = the key's mod revision; conditions are txn compares, so check and write are one atomic step.
+ * - TTL = a lease per written key (see {@link LeaseClock}); a later write without TTL detaches the key.
+ * - Multi-item save and bulk delete run per item in parallel (not atomic, as Dapr); a transaction is exactly one
+ *   engine txn: one revision, all or nothing.
+ */
+import type { Compare, Engine, KeyValue, LeaseId, RequestOp } from '../engine/contract';
+import { KEY_SEPARATOR, StateKeyCodec } from './key-prefix';
+import type { LeaseClock } from './lease-clock';
+import type { StateOptions } from './options';
+import { checkOptions, etagMismatch, parseEtag, writeCondition } from './options';
+import { StateError, joinItemErrors, toStateError } from './state-errors';
+import { TTL_EXPIRE_TIME_KEY, formatExpireTime, parseTtl } from './ttl';
+
+/** An item to save. `value` is the exact bytes to store (the API layer has already encoded it). */
+export interface SaveItem {
+  key: string;
+  value: Buffer;
+  etag?: string;
+  metadata?: Record<string, string>;
+  options?: StateOptions;
+}
+
+/** An item to delete. */
+export interface DeleteItem {
+  key: string;
+  etag?: string;
+  metadata?: Record<string, string>;
+  options?: StateOptions;
+}
+
+export interface GetOptions {
+  consistency?: string;
+  metadata?: Record<string, string>;
+}
+
+/** A read result; `data` undefined = not found. `metadata` holds `ttlExpireTime` when the key expires. */
+export interface StateEntry {
+  data?: Buffer;
+  etag?: string;
+  metadata: Record<string, string>;
+}
+
+/** One bulk-get result, in request order, with the caller's key. */
+export interface BulkEntry extends StateEntry {
+  key: string;
+  error?: string;
+}
+
+/** A transaction operation; `operation` is checked here (`upsert` / `delete`, exact and lower-case). */
+export interface TransactionOp {
+  operation: string;
+  request: SaveItem | DeleteItem;
+}
+
+/** Dapr feature names every {@link DaprStateStore} supports (listed as capabilities by the metadata API). */
+export const STATE_FEATURES: readonly string[] = ['ETAG', 'TRANSACTIONAL', 'TTL'];
+
+export interface StateStoreConfig {
+  name: string;
+  engine: Engine;
+  clock: LeaseClock;
+  /** Resolved key prefix ('' = none). */
+  prefix: string;
+  /** Most operations a transaction may hold (the engine's per-txn op limit). */
+  maxTxnOps: number;
+}
+
+/** Dapr state operations on one store. All methods reject with {@link StateError}. */
+export class DaprStateStore {
+  readonly name: string;
+  readonly maxTxnOps: number;
+  private readonly engine: Engine;
+  private readonly clock: LeaseClock;
+  private readonly keys: StateKeyCodec;
+
+  constructor(cfg: StateStoreConfig) {
+    this.name = cfg.name;
+    this.engine = cfg.engine;
+    this.clock = cfg.clock;
+    this.keys = new StateKeyCodec(cfg.prefix);
+    this.maxTxnOps = cfg.maxTxnOps;
+  }
+
+  /** Reject keys containing `||` (checked before the prefix is applied, as Dapr). */
+  static checkKey(key: string): void {
+    if (key.includes(KEY_SEPARATOR)) {
+      throw new StateError('ILLEGAL_KEY', `input key/keyPrefix '${key}' can't contain '${KEY_SEPARATOR}'`, {
+        key,
+      });
+    }
+  }
+
+  /** Get one key. Strong consistency uses the engine's linearizable read, eventual a serializable one. */
+  async get(key: string, opts: GetOptions = {}): Promise<StateEntry> {
+    DaprStateStore.checkKey(key);
+    try {
+      const res = await this.engine.range({
+        key: this.keys.encode(key),
+        serializable: opts.consistency !== 'strong',
+      });
+      return await this.entryOf(res.kvs[0]);
+    } catch (err) {
+      throw toStateError(err);
+    }
+  }
+
+  /** Get several keys with at most `parallelism` reads at once (≤ 0: all at once); per-key errors stay per key. */
+  async bulkGet(keys: string[], parallelism: number, opts: GetOptions = {}): Promise<BulkEntry[]> {
+    for (const k of keys) DaprStateStore.checkKey(k);
+    const out: BulkEntry[] = new Array<BulkEntry>(keys.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < keys.length) {
+        const i = next++;
+        try {
+          out[i] = { key: keys[i], ...(await this.get(keys[i], opts)) };
+        } catch (err) {
+          out[i] = { key: keys[i], metadata: {}, error: toStateError(err).message };
+        }
+      }
+    };
+    const n = parallelism > 0 ? Math.min(parallelism, keys.length) : keys.length;
+    await Promise.all(Array.from({ length: n }, worker));
+    return out;
+  }
+
+  /**
+   * Save items. One item is one conditional put; several run in parallel, each on its own (Dapr's BulkSet): the
+   * ones that succeed stay written and the failures are joined into one error.
+   */
+  async save(items: SaveItem[]): Promise<void> {
+    for (const it of items) DaprStateStore.checkKey(it.key);
+    await this.perItem(items, (it) => this.setOne(it));
+  }
+
+  /** Delete items, per item as {@link save}. Deleting a missing key without an etag succeeds. */
+  async delete(items: DeleteItem[]): Promise<void> {
+    for (const it of items) DaprStateStore.checkKey(it.key);
+    await this.perItem(items, (it) => this.deleteOne(it));
+  }
+
+  /**
+   * Run a transaction as one engine txn. Operations apply in order: a later operation on the same key sees the
+   * earlier one, so they are folded into the last write per key (an etcd txn may touch each key once), and the
+   * conditions of the first operation on each key become the txn's compares.
+   */
+  async transact(ops: TransactionOp[]): Promise<void> {
+    for (const op of ops) {
+      DaprStateStore.checkKey(op.request.key);
+      if (op.operation !== 'upsert' && op.operation !== 'delete') {
+        throw new StateError('UNSUPPORTED_OPERATION', `operation type ${op.operation} not supported`, {
+          operation: op.operation,
+        });
+      }
+    }
+    if (ops.length > this.maxTxnOps) {
+      throw new StateError('TOO_MANY_OPS', 'too many operations', { count: ops.length, max: this.maxTxnOps });
+    }
+    if (ops.length === 0) return;
+
+    // Simulated state of keys already touched by this transaction: true = exists (written), false = deleted.
+    const touched = new Map<string, boolean>();
+    const compares: Compare[] = [];
+    const finalOps = new Map<string, { stored: Buffer; put?: { value: Buffer; ttl: number } }>();
+    for (const op of ops) {
+      const req = op.request;
+      const { concurrency } = checkOptions(req.options);
+      const etag = parseEtag(req.etag);
+      const ttl = op.operation === 'upsert' ? parseTtl(req.metadata) : 0;
+      const stored = this.keys.encode(req.key);
+      const seen = touched.get(req.key);
+      if (seen === undefined) {
+        const cmp = writeCondition(stored, req.key, etag, concurrency);
+        if (cmp) compares.push(cmp);
+      } else if (etag !== undefined) {
+        // The key was written earlier in this txn: its new revision is not known to anyone yet.
+        throw etagMismatch(req.key, seen ? 'etag mismatch' : 'state not exist or expired');
+      } else if (concurrency === 'first-write' && seen) {
+        throw etagMismatch(req.key, 'first-write on an existing key');
+      }
+      touched.set(req.key, op.operation === 'upsert');
+      // Map.set keeps the key's first position; the content is the last operation's.
+      finalOps.set(req.key, {
+        stored,
+        put:
+          op.operation === 'upsert' ? { value: (req as SaveItem).value ?? Buffer.alloc(0), ttl } : undefined,
+      });
+    }
+
+    const leases: LeaseId[] = [];
+    try {
+      const success: RequestOp[] = [];
+      for (const f of finalOps.values()) {
+        if (f.put) {
+          const lease = f.put.ttl > 0 ? await this.clock.grant(f.put.ttl) : 0n;
+          if (lease !== 0n) leases.push(lease);
+          success.push({ put: { key: f.stored, value: f.put.value, lease, prevKv: true } });
+        } else {
+          success.push({ deleteRange: { key: f.stored, prevKv: true } });
+        }
+      }
+      const res = await this.engine.txn({ compare: compares, success });
+      if (!res.succeeded) throw new StateError('ETAG_MISMATCH', 'possible etag mismatch: a condition failed');
+      await this.releasePrevLeases(
+        res.responses.flatMap((r) => [r.put?.prevKv, ...(r.deleteRange?.prevKvs ?? [])]),
+      );
+      leases.length = 0;
+    } catch (err) {
+      throw toStateError(err);
+    } finally {
+      // Leases of a failed txn hold no keys: drop them now rather than at expiry.
+      await Promise.all(leases.map((l) => this.clock.revoke(l)));
+    }
+  }
+
+  private async perItem<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+    const results = await Promise.allSettled(items.map(fn));
+    const errors = results.flatMap((r) => (r.status === 'rejected' ? [toStateError(r.reason)] : []));
+    if (errors.length > 0) throw joinItemErrors(errors);
+  }
+
+  private async setOne(item: SaveItem): Promise<void> {
+    const { concurrency } = checkOptions(item.options);
+    const etag = parseEtag(item.etag);
+    const ttl = parseTtl(item.metadata);
+    const stored = this.keys.encode(item.key);
+    const cmp = writeCondition(stored, item.key, etag, concurrency);
+    const lease = ttl > 0 ? await this.clock.grant(ttl) : 0n;
+    let ok = false;
+    try {
+      const res = await this.engine.txn({
+        compare: cmp ? [cmp] : [],
+        success: [{ put: { key: stored, value: item.value, lease, prevKv: true } }],
+        failure: [{ range: { key: stored } }],
+      });
+      if (!res.succeeded) {
+        throw etagMismatch(item.key, this.mismatchReason(res.responses[0]?.range?.kvs[0], etag));
+      }
+      ok = true;
+      await this.releasePrevLeases([res.responses[0]?.put?.prevKv]);
+    } finally {
+      if (!ok && lease !== 0n) await this.clock.revoke(lease);
+    }
+  }
+
+  private async deleteOne(item: DeleteItem): Promise<void> {
+    const { concurrency } = checkOptions(item.options);
+    const etag = parseEtag(item.etag);
+    const stored = this.keys.encode(item.key);
+    const cmp = writeCondition(stored, item.key, etag, concurrency);
+    const res = await this.engine.txn({
+      compare: cmp ? [cmp] : [],
+      success: [{ deleteRange: { key: stored, prevKv: true } }],
+      failure: [{ range: { key: stored } }],
+    });
+    if (!res.succeeded)
+      throw etagMismatch(item.key, this.mismatchReason(res.responses[0]?.range?.kvs[0], etag));
+    await this.releasePrevLeases(res.responses[0]?.deleteRange?.prevKvs ?? []);
+  }
+
+  private mismatchReason(current: KeyValue | undefined, etag: number | undefined): string {
+    if (etag === undefined) return 'first-write on an existing key';
+    return current ? 'etag mismatch' : 'state not exist or expired';
+  }
+
+  private async releasePrevLeases(prev: (KeyValue | undefined)[]): Promise<void> {
+    await Promise.all(
+      prev.map((kv) => (kv && kv.lease !== 0n ? this.clock.releaseIfUnused(kv.lease) : undefined)),
+    );
+  }
+
+  private async entryOf(kv: KeyValue | undefined): Promise<StateEntry> {
+    if (!kv) return { metadata: {} };
+    const due = await this.clock.expiresAt(kv.lease);
+    if (due !== undefined && due <= Date.now()) {
+      // Due but not yet reaped: it is gone for readers (as Dapr's in-memory store's lazy expiry); make it so.
+      void this.clock.revoke(kv.lease);
+      return { metadata: {} };
+    }
+    const metadata: Record<string, string> = {};
+    if (due !== undefined) metadata[TTL_EXPIRE_TIME_KEY] = formatExpireTime(due);
+    return { data: kv.value, etag: String(kv.modRevision), metadata };
+  }
+}

@@ -54,6 +54,12 @@ function checkOptCount(v: unknown, field: string): void {
   if (v < 0) invalid(`${field} must not be negative`);
 }
 
+/** Optional safe integer of any sign. */
+function checkOptInt(v: unknown, field: string): void {
+  if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v)))
+    invalid(`${field} must be an integer`);
+}
+
 /** Check a lease ID: a bigint in int64 range. */
 export function checkLeaseId(v: unknown, field = 'lease'): void {
   if (typeof v !== 'bigint') invalid(`${field} must be a bigint lease ID`);
@@ -71,10 +77,11 @@ export function checkRange(req: RangeRequest): void {
   checkOptBytes(req.rangeEnd, 'rangeEnd');
   checkOptCount(req.limit, 'limit');
   checkOptCount(req.revision, 'revision');
-  checkOptCount(req.minModRevision, 'minModRevision');
-  checkOptCount(req.maxModRevision, 'maxModRevision');
-  checkOptCount(req.minCreateRevision, 'minCreateRevision');
-  checkOptCount(req.maxCreateRevision, 'maxCreateRevision');
+  // etcd treats a filter <= 0 as unset, so negative filters are accepted (unlike a negative limit).
+  checkOptInt(req.minModRevision, 'minModRevision');
+  checkOptInt(req.maxModRevision, 'maxModRevision');
+  checkOptInt(req.minCreateRevision, 'minCreateRevision');
+  checkOptInt(req.maxCreateRevision, 'maxCreateRevision');
   if (req.sortOrder !== undefined && !SORT_ORDERS.has(req.sortOrder)) invalid('unknown sortOrder');
   if (req.sortTarget !== undefined && !SORT_TARGETS.has(req.sortTarget)) invalid('unknown sortTarget');
   checkOptBool(req.keysOnly, 'keysOnly');
@@ -169,7 +176,7 @@ function delsContain(dels: KeyInterval[], k: string): boolean {
 function checkIntervals(ops: RequestOp[]): ListKeys {
   const dels: KeyInterval[] = [];
   for (const op of ops) {
-    if (op.deleteRange) dels.push(interval(toBin(op.deleteRange.key), toBinOpt(op.deleteRange.rangeEnd)));
+    if (op.deleteRange) dels.push(dupInterval(op.deleteRange.key, op.deleteRange.rangeEnd));
   }
   const puts = new Set<string>();
   const dup = (): never => {
@@ -204,6 +211,19 @@ export function checkTxn(req: TxnRequest, maxOps: number): void {
   checkTxnShape(req, maxOps);
   checkIntervals(req.success ?? []);
   checkIntervals(req.failure ?? []);
+}
+
+/**
+ * The interval a delete covers for the duplicate-key rule, exactly as etcd builds it (`adt.NewStringAffineInterval`):
+ * the literal `[key, range_end)`, so a from-key delete (`range_end` = `\0`) is an empty interval and never
+ * conflicts; an empty `range_end` is the single key.
+ */
+function dupInterval(key: Buffer, rangeEnd: Buffer | undefined): KeyInterval {
+  const k = toBin(key);
+  if (rangeEnd === undefined || rangeEnd.length === 0) return { start: k, end: undefined };
+  const end = toBin(rangeEnd);
+  // An end at or below the key matches nothing; model it as a point that no real put can hit.
+  return end <= k ? { start: '', end: '' } : { start: k, end };
 }
 
 function toBinOpt(b: Buffer | undefined): string | undefined {

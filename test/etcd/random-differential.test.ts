@@ -119,9 +119,8 @@ class Generator {
     for (let i = 0; i < n; i++) {
       const kind = this.int(depth > 0 ? 4 : 3);
       if (kind === 0) out.push({ request_put: this.put() });
-      // No from-key ("\0" end) deletes inside txns: etcd's duplicate-key check ignores them (its interval
-      // [key, "\0") is empty), statecar's engine does not — a known engine difference, reported.
-      else if (kind === 1) out.push({ request_delete_range: this.del(false) });
+      // From-key ("\0" end) deletes included: etcd's duplicate-key check treats [key, "\0") as empty.
+      else if (kind === 1) out.push({ request_delete_range: this.del() });
       else if (kind === 2) out.push({ request_range: this.range() });
       else out.push({ request_txn: this.txn(depth - 1) });
     }

@@ -5,7 +5,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import type { LeaseId } from '../contract';
 import { EngineError } from '../errors';
 import type { Lessor } from '../mvcc/lessor';
-import type { MvccStore } from '../mvcc/mvcc-store';
+import type { MvccStore, RemovedVersion } from '../mvcc/mvcc-store';
 import { NO_LEASE, type Rec } from '../mvcc/record';
 
 /**
@@ -13,11 +13,12 @@ import { NO_LEASE, type Rec } from '../mvcc/record';
  * B+tree in one memory-mapped file whose commits are atomic).
  *
  * Layout:
- * - `revs`: one entry per change, key = 8-byte big-endian revision + tag byte + key (one change per key per
- *   revision is guaranteed by the txn duplicate-key rule), value = `[sub, count, value|null, createRev, version,
- *   lease, longKey?]`, where `sub` orders the changes of a revision and `count` is how many changes the revision
- *   has. LMDB keys are limited to ~2 KB while etcd keys are limited only by the request size, so a long key is
- *   stored as tag 1 + its SHA-256, with the key itself in the value (`longKey`); short keys use tag 0.
+ * - `revs`: one entry per change, key = 8-byte big-endian revision + tag byte + key, value = `[sub, count,
+ *   value|null, createRev, version, lease, longKey?]`, where `sub` orders the changes of a revision and `count` is
+ *   how many changes the revision has. The tag is `occurrence << 1 | long`: a key can change more than once in one
+ *   revision (a put and a from-key delete in one txn pass etcd's duplicate-key check), and `occurrence` numbers
+ *   those changes. LMDB keys are limited to ~2 KB while etcd keys are limited only by the request size, so a long
+ *   key is stored as its SHA-256 (`long` = 1) with the key itself in the value (`longKey`).
  * - `leases`: lease ID (decimal) → granted TTL.
  * - `meta`: `compactRev`.
  *
@@ -124,8 +125,12 @@ export class DurableLog {
   writeRevision(rev: number, changes: Rec[], alsoWrite?: () => Promise<void> | void): Promise<void> {
     let last: Promise<boolean> | undefined;
     const n = changes.length;
+    // Occurrence of each change among the changes of the same key in this revision (almost always 0).
+    const seen = n > 1 ? new Map<string, number>() : undefined;
     try {
       changes.forEach((r, sub) => {
+        const occurrence = seen?.get(r.key) ?? 0;
+        seen?.set(r.key, occurrence + 1);
         const stored: StoredChange = [
           sub,
           n,
@@ -135,7 +140,7 @@ export class DurableLog {
           r.lease === NO_LEASE ? 0 : r.lease.toString(),
         ];
         if (r.key.length > MAX_INLINE_KEY) stored.push(r.key);
-        last = this.revs.put(revKey(rev, r.key), stored);
+        last = this.revs.put(revKey(rev, r.key, occurrence), stored);
       });
     } catch (err) {
       // lmdb-js validates synchronously; turn that into a failed write rather than an exception mid-commit.
@@ -157,8 +162,8 @@ export class DurableLog {
   }
 
   /** Persist a compaction: the compact revision and the removal of every version it dropped, in one transaction. */
-  writeCompaction(rev: number, removed: Rec[]): Promise<void> {
-    for (const r of removed) void this.revs.remove(revKey(r.modRev, r.key));
+  writeCompaction(rev: number, removed: RemovedVersion[]): Promise<void> {
+    for (const { rec, occurrence } of removed) void this.revs.remove(revKey(rec.modRev, rec.key, occurrence));
     return this.flushed(this.meta.put('compactRev', rev));
   }
 
@@ -208,12 +213,12 @@ type StoredChange = [number, number, string | null, number, number, number | str
 /** Keys up to this many bytes are stored inline in the LMDB key (LMDB's limit is 1978 with the 9-byte prefix). */
 const MAX_INLINE_KEY = 1024;
 
-function revKey(rev: number, key: string): Buffer {
+function revKey(rev: number, key: string, occurrence = 0): Buffer {
   const long = key.length > MAX_INLINE_KEY;
   const b = Buffer.allocUnsafe(9 + (long ? 32 : key.length));
   b.writeUInt32BE(Math.floor(rev / 0x100000000), 0);
   b.writeUInt32BE(rev >>> 0, 4);
-  b[8] = long ? 1 : 0;
+  b[8] = (occurrence << 1) | (long ? 1 : 0);
   if (long) createHash('sha256').update(key, 'latin1').digest().copy(b, 9);
   else b.write(key, 9, 'latin1');
   return b;

@@ -31,9 +31,18 @@ export interface WriteBatch {
   readonly changes: Rec[];
 }
 
+/**
+ * A version removed by compaction. `occurrence` tells apart the changes of one key within one revision (a put and
+ * a from-key delete in the same txn, which etcd allows): 0 for its first change in that revision, 1 for the next.
+ */
+export interface RemovedVersion {
+  rec: Rec;
+  occurrence: number;
+}
+
 /** What a compaction removed, so a durable backend can delete the same versions from disk. */
 export interface CompactionResult {
-  removed: Rec[];
+  removed: RemovedVersion[];
 }
 
 /** A txn's chosen path, decided from the pre-txn state before anything is written (etcd `compareToPath`). */
@@ -350,7 +359,7 @@ export class MvccStore {
    * hold such versions, so the work is proportional to the writes since then, not to the key count.
    */
   compact(rev: number): CompactionResult {
-    const removed: Rec[] = [];
+    const removed: RemovedVersion[] = [];
     const log = this.log;
     let j = 0;
     while (j < log.length && log[j].modRev <= rev) j++;
@@ -361,18 +370,21 @@ export class MvccStore {
       seen.add(key);
       this.compactKey(key, rev, removed);
     }
-    // Keep versions at exactly `rev` (a watch may start at the compaction revision), but not removed tombstones.
+    // Keep versions at exactly `rev` (a watch may start at the compaction revision), but none that were removed
+    // (a tombstone at `rev`, or a put superseded within revision `rev`).
+    const gone = new Set<Rec>();
+    for (const x of removed) if (x.rec.modRev === rev) gone.add(x.rec);
     const keep: Rec[] = [];
     for (let i = 0; i < j; i++) {
       const r = log[i];
-      if (r.modRev === rev && r.value !== null) keep.push(r);
+      if (r.modRev === rev && !gone.has(r)) keep.push(r);
     }
     this.log = keep.length > 0 || j > 0 ? keep.concat(log.slice(j)) : log;
     this.compactRev = rev;
     return { removed };
   }
 
-  private compactKey(key: string, rev: number, removed: Rec[]): void {
+  private compactKey(key: string, rev: number, removed: RemovedVersion[]): void {
     const latest = this.tree.get(key);
     if (latest === undefined) return;
     let newer: Rec | null = null;
@@ -382,10 +394,18 @@ export class MvccStore {
       r = r.prev;
     }
     if (r === null) return;
-    for (let old = r.prev; old !== null; old = old.prev) removed.push(old);
+    // The chain from r down, newest first; changes of one revision are adjacent, the oldest is occurrence 0.
+    const chain: Rec[] = [];
+    for (let v: Rec | null = r; v !== null; v = v.prev) chain.push(v);
+    const occurrence = new Array<number>(chain.length);
+    for (let i = chain.length - 1; i >= 0; i--) {
+      occurrence[i] =
+        i < chain.length - 1 && chain[i + 1].modRev === chain[i].modRev ? occurrence[i + 1] + 1 : 0;
+    }
+    for (let i = 1; i < chain.length; i++) removed.push({ rec: chain[i], occurrence: occurrence[i] });
     r.prev = null;
     if (r.value === null) {
-      removed.push(r);
+      removed.push({ rec: r, occurrence: occurrence[0] });
       if (newer === null) this.tree.delete(key);
       else newer.prev = null;
     }
@@ -410,11 +430,14 @@ export class MvccStore {
   }
 }
 
+/** etcd's filters; a bound <= 0 is unset, bounds are inclusive. */
 function passesFilters(r: Rec, req: RangeRequest): boolean {
-  if (req.maxModRevision && r.modRev > req.maxModRevision) return false;
-  if (req.minModRevision && r.modRev < req.minModRevision) return false;
-  if (req.maxCreateRevision && r.createRev > req.maxCreateRevision) return false;
-  if (req.minCreateRevision && r.createRev < req.minCreateRevision) return false;
+  const { maxModRevision: maxMod = 0, minModRevision: minMod = 0 } = req;
+  const { maxCreateRevision: maxCreate = 0, minCreateRevision: minCreate = 0 } = req;
+  if (maxMod > 0 && r.modRev > maxMod) return false;
+  if (minMod > 0 && r.modRev < minMod) return false;
+  if (maxCreate > 0 && r.createRev > maxCreate) return false;
+  if (minCreate > 0 && r.createRev < minCreate) return false;
   return true;
 }
 

@@ -376,9 +376,12 @@ class EventCache {
     let ev = cache.get(r);
     if (ev === undefined) {
       ev = { type: isDelete ? 'DELETE' : 'PUT', kv: isDelete ? tombstoneKeyValue(r) : toKeyValue(r) };
-      // prev_kv: the key one revision earlier, unless this put created it or history was compacted.
-      if (req.prevKv && (isDelete || r.version > 1) && r.prev !== null && r.prev.value !== null) {
-        ev.prevKv = toKeyValue(r.prev);
+      // prev_kv: the key at mod_revision - 1 (etcd reads exactly that), unless this put created it or history was
+      // compacted. The previous version may be from this same revision (a put then a from-key delete in one txn).
+      if (req.prevKv && (isDelete || r.createRev !== r.modRev)) {
+        let p = r.prev;
+        while (p !== null && p.modRev >= r.modRev) p = p.prev;
+        if (p !== null && p.value !== null) ev.prevKv = toKeyValue(p);
       }
       cache.set(r, ev);
     }

@@ -565,4 +565,5 @@ export const SCRIPTS = {
   status: script('status', STATUS),
 } as const;
 
+/** Name of one of the backend's scripts. */
 export type ScriptName = keyof typeof SCRIPTS;

@@ -29,6 +29,8 @@ export function ioredisOptions(o: RedisEngineOptions, purpose: 'main' | 'subscri
     enableReadyCheck: true,
     lazyConnect: true,
     connectionName: `statecar-${purpose}`,
+    // A socket that will not close in time is destroyed; ioredis's default 2 s timer would hold the process open.
+    disconnectTimeout: 200,
     retryStrategy: (times: number) =>
       Math.min(50 * 2 ** Math.min(times, 10), Math.max(o.maxRetryBackoff, 50)),
     tls: o.enableTLS ? { rejectUnauthorized: !o.insecureSkipVerify } : undefined,

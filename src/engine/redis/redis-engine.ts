@@ -263,12 +263,16 @@ class RedisEngine implements Engine {
     this.leases.stop();
     if (this.compactTimer) clearInterval(this.compactTimer);
     this.hub.close();
-    this.subscriber.disconnect();
-    try {
-      await this.client.quit();
-    } catch {
-      this.client.disconnect();
-    }
+    // QUIT lets the server close the sockets (a plain disconnect waits for a close that may never come).
+    await Promise.all(
+      [this.subscriber, this.client].map(async (c) => {
+        try {
+          await c.quit();
+        } catch {
+          c.disconnect();
+        }
+      }),
+    );
   }
 }
 

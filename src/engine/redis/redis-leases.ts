@@ -48,6 +48,7 @@ export class RedisLeases {
     private readonly observed: (rev: number, wrote: boolean) => Promise<void>,
   ) {}
 
+  /** LeaseGrant: TTL raised to the minimum; ID 0 → a random positive int63. */
   async grant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
     checkLeaseGrant(req);
     const ttl = Math.max(req.ttl, this.minTtl);
@@ -67,6 +68,7 @@ export class RedisLeases {
     }
   }
 
+  /** LeaseRevoke: its keys are deleted at one revision; unknown → LEASE_NOT_FOUND. */
   async revoke(id: LeaseId): Promise<LeaseRevokeResponse> {
     const ans = await this.runner.run('leaseOp', { id: checkId(id).toString(), op: 'revoke', keys: false });
     const revision = ans.meta.rev as number;
@@ -74,6 +76,7 @@ export class RedisLeases {
     return { header: { revision } };
   }
 
+  /** LeaseKeepAlive: the granted TTL, or 0 for an unknown (or just expired, now revoked) lease. */
   async keepAlive(id: LeaseId): Promise<LeaseKeepAliveResponse> {
     const ans = await this.runner.run('leaseOp', {
       id: checkId(id).toString(),
@@ -86,6 +89,7 @@ export class RedisLeases {
     return { header: { revision }, id, ttl: Math.max(ttl, 0) };
   }
 
+  /** LeaseTimeToLive: whole seconds left, or -1 for an unknown lease. */
   async timeToLive(id: LeaseId, keys = false): Promise<LeaseTimeToLiveResponse> {
     const ans = await this.runner.run('leaseOp', {
       id: checkId(id).toString(),
@@ -105,6 +109,7 @@ export class RedisLeases {
     };
   }
 
+  /** LeaseLeases: IDs by soonest expiry. */
   async leases(): Promise<LeaseLeasesResponse> {
     const ans = await this.runner.run('leaseList', {});
     const revision = ans.meta.rev as number;
@@ -136,6 +141,7 @@ export class RedisLeases {
     }
   }
 
+  /** Stop the expiry loop. */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;

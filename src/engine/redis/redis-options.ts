@@ -91,7 +91,9 @@ export const redisEngineOptionsSchema = commonEngineOptionsSchema
     path: ['sentinelMasterName'],
   });
 
+/** Validated Redis engine options (every default applied). */
 export type RedisEngineOptions = z.infer<typeof redisEngineOptionsSchema>;
+/** Redis engine options as given (Dapr metadata strings accepted); see the schema for each default. */
 export type RedisEngineOptionsInput = z.input<typeof redisEngineOptionsSchema>;
 
 /** The effective store prefix. */

@@ -313,9 +313,10 @@ export class RedisWatchHub {
         return;
       }
       if (ans.meta.compacted) {
-        // This hub fell behind a compaction (e.g. a long outage): its live watchers cannot be served gap-free.
+        // This hub fell behind a compaction (e.g. a long outage): live watchers whose position was compacted away
+        // cannot be served gap-free; the others continue from history (advanceTo moves them there).
         const comp = ans.meta.comp as number;
-        for (const w of live) this.cancelCompacted(w, comp);
+        for (const w of live) if (w.nextRev < comp) this.cancelCompacted(w, comp);
         this.advanceTo(cur);
         return;
       }

@@ -122,6 +122,50 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
     }
   });
 
+  test("a write issued from inside a sink neither drops nor reorders any watcher's events", async () => {
+    const engine = await open();
+    // The lock/election recipe: react to a watch event with a write (here without awaiting, from the sink).
+    const reactor = new WatchRecorder();
+    reactor.accept = (m) => {
+      if (m.type === 'events' && m.events.some((e) => str(e.kv.key) === 'trigger')) {
+        void engine.put({ key: b('reaction'), value: b('1') });
+      }
+      return true;
+    };
+    reactor.watcher = engine.watch({ ...ALL }, reactor.sink);
+    const bystander = WatchRecorder.start(engine, { ...ALL });
+    const single = WatchRecorder.start(engine, { key: b('trigger') });
+    await engine.put({ key: b('trigger'), value: b('1') }); // 2, and the reaction at 3
+    await bystander.waitForEvents(2);
+    await reactor.waitForEvents(2);
+    await single.waitForEvents(1);
+    await sleep(50);
+    for (const rec of [reactor, bystander]) {
+      expect(short(rec)).toEqual(['PUT trigger@2', 'PUT reaction@3']);
+      expectLiveShape(rec.messages);
+    }
+    expect(short(single)).toEqual(['PUT trigger@2']);
+  });
+
+  test('a write issued from inside the sink during history replay reaches that watcher too', async () => {
+    const engine = await open();
+    await engine.put({ key: b('a'), value: b('1') }); // 2
+    await engine.put({ key: b('b'), value: b('1') }); // 3
+    let reacted = false;
+    const rec = new WatchRecorder();
+    rec.accept = () => {
+      if (!reacted) {
+        reacted = true;
+        void engine.put({ key: b('reaction'), value: b('1') }); // 4
+      }
+      return true;
+    };
+    rec.watcher = engine.watch({ ...ALL, startRevision: 2 }, rec.sink);
+    await rec.waitForEvents(3);
+    expect(short(rec)).toEqual(['PUT a@2', 'PUT b@3', 'PUT reaction@4']);
+    expectWellFormed(rec);
+  });
+
   test('watcher ids are unique', async () => {
     const engine = await open();
     const ids = [0, 1, 2, 3].map(() => WatchRecorder.start(engine, { ...ALL }).watcher?.id);
@@ -696,5 +740,14 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
     await fragmented.waitForEvents(12);
     const small = fragmented.eventMessages[fragmented.eventMessages.length - 1];
     expect(small).toMatchObject({ revision: 4, fragment: false });
+    // History replay of the big revision is fragmented the same way, and concatenates to the same events.
+    const replay = WatchRecorder.start(engine, { ...ALL, fragment: true, startRevision: 2 });
+    await replay.waitForEvents(12);
+    await sleep(50);
+    const replayed = replay.eventMessages;
+    expect(replayed.length).toBeGreaterThan(1);
+    expect(replayed[replayed.length - 1].fragment).toBe(false);
+    expect(replayed.every((m) => m.events.length >= 1)).toBe(true);
+    expect(replay.events.map((e) => str(e.kv.key))).toEqual([...keys, 'huge', 'small']);
   });
 });

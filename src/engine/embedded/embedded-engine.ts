@@ -86,6 +86,7 @@ export class EmbeddedEngine implements Engine {
   private readonly pending: PendingCommit[] = [];
   private waiters: Array<{ rev: number; resolve: () => void }> = [];
   private failure: EngineError | undefined;
+  private draining = false;
   private closed = false;
   private readonly leaseTimer: NodeJS.Timeout;
   private readonly compactor: AutoCompactor | undefined;
@@ -338,10 +339,11 @@ export class EmbeddedEngine implements Engine {
       return this.waitVisible(this.store.currentRev);
     }
     if (this.log === undefined) {
-      alsoWrite?.();
-      this.visible = w.rev;
-      this.hub.notify(w.rev, w.changes);
-      return;
+      // Nothing to wait for, but still through the ordered queue: a write made from inside a watch sink must not
+      // be delivered before the revision that sink is receiving has reached every watcher.
+      this.pending.push({ rev: w.rev, batch: w, done: true, liveDelta: 0 });
+      this.drain();
+      return this.waitVisible(w.rev);
     }
     let liveDelta = 0;
     for (const r of w.changes) liveDelta += r.value === null ? -1 : r.version === 1 ? 1 : 0;
@@ -353,11 +355,22 @@ export class EmbeddedEngine implements Engine {
     return this.waitVisible(w.rev);
   }
 
+  /**
+   * Publish finished commits in revision order. Not re-entrant: a write issued by a watch sink during `notify`
+   * queues behind the revision being delivered and is published by the running loop, so every watcher sees
+   * revision N before N+1 and no reader sees N+1 before N was delivered (etcd.md §2.10).
+   */
   private drain(): void {
-    while (this.pending.length > 0 && this.pending[0].done) {
-      const e = this.pending.shift()!;
-      this.visible = e.rev;
-      this.hub.notify(e.rev, e.batch.changes);
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.pending.length > 0 && this.pending[0].done) {
+        const e = this.pending.shift()!;
+        this.visible = e.rev;
+        this.hub.notify(e.rev, e.batch.changes);
+      }
+    } finally {
+      this.draining = false;
     }
     if (this.waiters.length > 0) {
       const ready = this.waiters.filter((x) => x.rev <= this.visible);

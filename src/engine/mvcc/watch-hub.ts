@@ -323,6 +323,12 @@ export class WatchHub {
     if (stopped) return;
     w.nextRev = visible + 1;
     if (!flush()) return;
+    // A sink may have written during this replay (synchronously, in memory mode): that revision's live
+    // notification skipped this still-unsynced watcher, so keep catching up instead of going live.
+    if (this.source.visibleRev() > visible) {
+      this.scheduleSync();
+      return;
+    }
     if (w.state === State.Unsynced) {
       this.unsynced.delete(w);
       this.addSynced(w);

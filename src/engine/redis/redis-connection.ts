@@ -64,13 +64,23 @@ export function toEngineError(err: unknown, where: string): EngineError {
   return new EngineError('UNAVAILABLE', `redis unavailable (${where}): ${msg}`, { cause: err });
 }
 
+/** The Buffer-reply variants of EVAL/EVALSHA, which ioredis defines at runtime but does not declare. */
+interface BufferEval {
+  evalshaBuffer(sha: string, numKeys: number, ...args: (string | Buffer)[]): Promise<unknown>;
+  evalBuffer(source: string, numKeys: number, ...args: (string | Buffer)[]): Promise<unknown>;
+}
+
 /** Runs the backend's scripts on one connection. */
 export class ScriptRunner {
+  private readonly buffers: BufferEval;
+
   constructor(
     readonly client: Redis,
     readonly keys: StoreKeys,
     private readonly where: string,
-  ) {}
+  ) {
+    this.buffers = client as unknown as BufferEval;
+  }
 
   /** EVALSHA the script with a JSON program and blobs; loads it on NOSCRIPT (a restarted Redis forgets scripts). */
   async run(name: ScriptName, program: unknown, blobs: Buffer[] = []): Promise<ScriptAnswer> {
@@ -79,11 +89,11 @@ export class ScriptRunner {
     let reply: unknown;
     try {
       try {
-        reply = await this.client.callBuffer('EVALSHA', s.sha, 1, ...args);
+        reply = await this.buffers.evalshaBuffer(s.sha, 1, ...args);
       } catch (err) {
         if (!(err instanceof Error) || !/NOSCRIPT/.test(err.message)) throw err;
         // NOSCRIPT means the script did not run, so sending its source is safe.
-        reply = await this.client.callBuffer('EVAL', s.source, 1, ...args);
+        reply = await this.buffers.evalBuffer(s.source, 1, ...args);
       }
     } catch (err) {
       throw toEngineError(err, this.where);

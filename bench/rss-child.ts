@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { createEmbeddedEngine } from '../src/engine';
 
 /**
@@ -25,7 +26,19 @@ async function main(): Promise<void> {
   }
   const st = await engine.status();
   const mem = process.memoryUsage();
-  process.stdout.write(JSON.stringify({ keys: st.keys, rss: mem.rss, heapUsed: mem.heapUsed }) + '\n');
+  // Anonymous (process-owned) vs file-backed (mapped store pages, reclaimable page cache) resident memory.
+  const status = fs.readFileSync('/proc/self/status', 'utf8');
+  const kb = (name: string): number =>
+    Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0) * 1024;
+  process.stdout.write(
+    JSON.stringify({
+      keys: st.keys,
+      rss: mem.rss,
+      rssAnon: kb('RssAnon'),
+      rssFile: kb('RssFile') + kb('RssShmem'),
+      heapUsed: mem.heapUsed,
+    }) + '\n',
+  );
   await engine.close();
 }
 

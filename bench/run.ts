@@ -2,78 +2,156 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { renderChart } from './chart-svg';
+import { runE2e, type E2eResults } from './e2e-bench';
 import { benchDurablePut, benchReads, benchTxn, benchWatchFanout, type BenchResult } from './engine-bench';
+import { benchRedis } from './redis-bench';
+import { e2eRows, engineRows, markdownTable, textTable } from './report-table';
 
 /**
- * `npm run bench`: every benchmark in one go, with progress on stderr, a table on stdout and JSON results in
- * `bench/results/`. Each figure stands beside the floor it is compared with, measured in the same run, so ratios
- * hold on any machine.
+ * `npm run bench`: every benchmark in one go, with progress on stderr, one table on stdout, and JSON, an SVG chart
+ * and the Markdown table in `bench/results/`. Each figure stands beside the floor it is compared with, measured in
+ * the same run, so ratios hold on any machine.
+ *
+ * Environment: BENCH_ONLY=engine,redis,e2e (subsets; default all), BENCH_MS (engine ms per figure, 3000),
+ * BENCH_RSS_KEYS (1,000,000), BENCH_E2E_SECONDS (6), BENCH_E2E_ROUNDS (2), BENCH_FIXED_SECONDS (10),
+ * BENCH_E2E_ONLY (workload ids: fixed-grpc, fixed-http, getstate-grpc, get-http, etcd-range, etcd-put),
+ * BENCH_CPU_PROF=<dir> (write `--cpu-prof` profiles of statecar and the floors there).
  */
 
-const fmt = (n: number): string =>
-  n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toLocaleString('en-US', { maximumFractionDigits: 2 });
-
 function progress(msg: string): void {
-  process.stderr.write(`[bench] ${msg}\n`);
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 }
 
-function rssBench(keys: number): BenchResult {
+/**
+ * RSS with `keys` keys x 64-byte values (one version), in memory and durable, each in a fresh child process. For
+ * the durable store the name also shows how much of the RSS is the process's own memory (anonymous) and how much
+ * is mapped store pages (file-backed page cache the kernel can reclaim).
+ */
+function rssBench(keys: number): BenchResult[] {
   const child = path.join(__dirname, 'rss-child.js');
-  const out = execFileSync(process.execPath, ['--expose-gc', child, String(keys)], { encoding: 'utf8' });
-  const { rss } = JSON.parse(out.trim().split('\n').pop()!) as { rss: number };
-  const mb = rss / 1048576;
-  return {
-    name: `RSS, ${keys.toLocaleString('en-US')} keys x 64 B (in memory, one version)`,
-    value: mb,
-    unit: 'MB',
-    target: { description: '<= 250 MB', met: mb <= 250 },
-  };
+  return (['memory', 'durable'] as const).map((mode) => {
+    const dir = mode === 'durable' ? fs.mkdtempSync(path.join(os.tmpdir(), 'statecar-rss-')) : undefined;
+    try {
+      const args = ['--expose-gc', child, String(keys), ...(dir ? [dir] : [])];
+      const out = execFileSync(process.execPath, args, { encoding: 'utf8' });
+      const m = JSON.parse(out.trim().split('\n').pop()!) as {
+        rss: number;
+        rssAnon: number;
+        rssFile: number;
+      };
+      const mb = m.rss / 1048576;
+      const split = `anon ${Math.round(m.rssAnon / 1048576)} + mapped ${Math.round(m.rssFile / 1048576)} MB`;
+      return {
+        name: `RSS, ${keys.toLocaleString('en-US')} keys x 64 B, one version (${mode}; ${split})`,
+        value: mb,
+        unit: 'MB',
+        target: { description: '<= 250 MB', met: mb <= 250 },
+      };
+    } finally {
+      if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 }
+
+/** True when `cmd --version` runs. */
+function have(cmd: string): boolean {
+  try {
+    execFileSync(cmd, ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const envList = (name: string): string[] | undefined =>
+  process.env[name]
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 
 async function main(): Promise<void> {
+  const t0 = performance.now();
+  const only = envList('BENCH_ONLY');
+  const want = (part: string): boolean => !only || only.includes(part);
   const ms = Number(process.env.BENCH_MS ?? 3000);
-  const results: BenchResult[] = [];
+  const engine: BenchResult[] = [];
   const step = async (
     label: string,
-    f: () => Promise<BenchResult | BenchResult[]> | BenchResult,
+    f: () => Promise<BenchResult | BenchResult[]> | BenchResult | BenchResult[],
   ): Promise<void> => {
     progress(`${label}...`);
     const r = await f();
-    results.push(...(Array.isArray(r) ? r : [r]));
+    engine.push(...(Array.isArray(r) ? r : [r]));
   };
-  await step('engine: durable put (64 writers) vs raw lmdb', () => benchDurablePut(ms));
-  await step('engine: point get and range vs raw index', () => benchReads(ms));
-  await step('engine: txn', () => benchTxn(ms));
-  await step('engine: watch fan-out to 10,000 watchers', () => benchWatchFanout(10_000));
-  await step('engine: RSS with 1M keys (child process)', () =>
-    rssBench(Number(process.env.BENCH_RSS_KEYS ?? 1_000_000)),
-  );
+  if (want('engine')) {
+    await step('engine: durable put (64 writers) vs raw lmdb', () => benchDurablePut(ms));
+    await step('engine: point get and range vs raw index', () => benchReads(ms));
+    await step('engine: txn', () => benchTxn(ms));
+    await step('engine: watch fan-out to 10,000 watchers', () => benchWatchFanout(10_000));
+    await step('engine: RSS with 1M keys (child process)', () =>
+      rssBench(Number(process.env.BENCH_RSS_KEYS ?? 1_000_000)),
+    );
+  }
+  if (want('redis')) {
+    if (have('redis-server')) await step('redis backend vs raw ioredis', () => benchRedis(ms));
+    else progress('redis: redis-server not on PATH, skipped');
+  }
+  let e2e: E2eResults | undefined;
+  if (want('e2e')) {
+    e2e = await runE2e({
+      seconds: Number(process.env.BENCH_E2E_SECONDS ?? 6),
+      warmupSeconds: 1,
+      rounds: Number(process.env.BENCH_E2E_ROUNDS ?? 2),
+      fixedRateSeconds: Number(process.env.BENCH_FIXED_SECONDS ?? 10),
+      profileDir: process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined,
+      only: envList('BENCH_E2E_ONLY'),
+      progress,
+    });
+  }
 
-  const rows = results.map((r) => [
-    r.name,
-    `${fmt(r.value)} ${r.unit}`,
-    r.floor ? `${r.floor.name}: ${fmt(r.floor.value)}` : '',
-    r.ratio !== undefined ? `${r.ratio.toFixed(2)}x` : '',
-    r.target ? `${r.target.met ? 'MET' : 'NOT MET'} (${r.target.description})` : '',
-  ]);
-  const header = ['benchmark', 'result', 'floor (same run)', 'ratio', 'target'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i])).join(' | ');
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
-  for (const r of rows) console.log(line(r));
+  const rows = [...engineRows(engine), ...(e2e ? e2eRows(e2e.rows, e2e.comparisons) : [])];
+  console.log(textTable(rows));
+  if (e2e) {
+    console.log('\nTargets and ratios (same run):');
+    for (const c of e2e.comparisons) {
+      const t = c.target ? ` -> ${c.target.met ? 'MET' : 'NOT MET'} (${c.target.description})` : '';
+      console.log(`  ${c.name}: ${c.ratio.toFixed(2)}x${t}`);
+    }
+  }
 
-  const dir = path.join(__dirname, '..', '..', 'bench', 'results');
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `engine-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   const machine = {
     cpus: os.cpus().length,
     cpu: os.cpus()[0]?.model,
-    memGiB: os.totalmem() / 2 ** 30,
+    memGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    kernel: os.release(),
     node: process.version,
   };
-  fs.writeFileSync(file, JSON.stringify({ machine, results }, null, 2));
-  progress(`results written to ${path.relative(process.cwd(), file)}`);
+  const dir = path.join(__dirname, '..', '..', 'bench', 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const base = path.join(dir, `bench-${stamp}`);
+  const json = {
+    date: new Date().toISOString(),
+    machine,
+    engine,
+    e2e,
+    seconds: (performance.now() - t0) / 1000,
+  };
+  fs.writeFileSync(`${base}.json`, JSON.stringify(json, null, 2));
+  fs.writeFileSync(`${base}.md`, markdownTable(rows) + '\n');
+  const written = [`${base}.json`, `${base}.md`];
+  if (e2e) {
+    const title = `statecar bench ${json.date.slice(0, 16)}Z, ${machine.cpus} x ${machine.cpu}, Node ${machine.node}`;
+    fs.writeFileSync(`${base}.svg`, renderChart(title, e2e.rows, e2e.comparisons));
+    written.push(`${base}.svg`);
+  }
+  // Stable names for the latest run, for docs and CI artefacts.
+  for (const f of written) fs.copyFileSync(f, path.join(dir, `latest${path.extname(f)}`));
+  progress(
+    `results written to ${written.map((f) => path.relative(process.cwd(), f)).join(', ')} (and latest.*)`,
+  );
+  progress(`done in ${Math.round((performance.now() - t0) / 1000)} s`);
 }
 
 void main().catch((err: unknown) => {

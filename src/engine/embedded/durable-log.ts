@@ -6,7 +6,7 @@ import type { LeaseId } from '../contract';
 import { EngineError } from '../errors';
 import type { Lessor } from '../mvcc/lessor';
 import type { MvccStore, RemovedVersion } from '../mvcc/mvcc-store';
-import { NO_LEASE, type Rec } from '../mvcc/record';
+import { diskMarker, dropDiskMarker, NO_LEASE, type Rec } from '../mvcc/record';
 
 /**
  * The durable side of the embedded engine, on LMDB (the closest thing in Node to etcd's bbolt: a copy-on-write
@@ -31,13 +31,49 @@ import { NO_LEASE, type Rec } from '../mvcc/record';
  * is visible before it is durable. Writers of the same turn share one commit and one sync (group commit).
  */
 export class DurableLog {
+  /**
+   * Stands in for values that are on disk: once a revision is durable its values are dropped from memory and read
+   * back from LMDB when needed (as etcd keeps values in bbolt and only the index in memory).
+   */
+  readonly marker: string;
+
   private constructor(
     private readonly root: RootDatabase,
     private readonly revs: Database<StoredChange, Buffer>,
     private readonly leases: Database<number, string>,
     private readonly meta: Database<number, string>,
     private readonly file: string,
-  ) {}
+  ) {
+    this.marker = diskMarker((r) => this.readValue(r));
+  }
+
+  /** Load an offloaded value. Only first changes of a key in a revision are offloaded (occurrence 0). */
+  private readValue(r: Rec): string {
+    const stored = this.revs.get(revKey(r.modRev, r.key, 0));
+    const value = stored?.[2];
+    if (typeof value !== 'string') {
+      throw new EngineError(
+        'INTERNAL',
+        `etcdserver: value of revision ${r.modRev} missing from the durable store`,
+      );
+    }
+    return value;
+  }
+
+  /**
+   * Drop the values of a durable revision from memory. Only each key's first change in the revision is offloaded
+   * (the one stored under occurrence 0); a second change of the same key in one revision is rare and stays.
+   */
+  offload(changes: Rec[]): void {
+    const seen = changes.length > 1 ? new Set<string>() : undefined;
+    for (const r of changes) {
+      if (seen) {
+        if (seen.has(r.key)) continue;
+        seen.add(r.key);
+      }
+      if (r.value !== null && r.value.length > 0) r.value = this.marker;
+    }
+  }
 
   /** Open (or create) the store in `dir`. */
   static open(dir: string): DurableLog {
@@ -81,10 +117,12 @@ export class DurableLog {
       }
       for (const { key, value } of group) {
         const [, , val, createRev, version, lease, longKey] = value;
+        // Values stay on disk (first changes of a key in their revision; see offload()).
+        const onDisk = val !== null && val.length > 0 && key[8] >> 1 === 0;
         store.restore(
           {
             key: longKey ?? key.subarray(9).toString('latin1'),
-            value: val,
+            value: onDisk ? this.marker : val,
             modRev: groupRev,
             createRev,
             version,
@@ -189,6 +227,7 @@ export class DurableLog {
   /** Wait for everything written so far to be durable, then close. */
   async close(): Promise<void> {
     await this.root.flushed;
+    dropDiskMarker(this.marker);
     await this.root.close();
   }
 

@@ -368,6 +368,8 @@ export class EmbeddedEngine implements Engine {
         const e = this.pending.shift()!;
         this.visible = e.rev;
         this.hub.notify(e.rev, e.batch.changes);
+        // Durable now, and the live watchers have their events: the values can live on disk only.
+        this.log?.offload(e.batch.changes);
       }
     } finally {
       this.draining = false;

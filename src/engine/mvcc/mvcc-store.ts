@@ -16,7 +16,7 @@ import type {
 import { EngineError } from '../errors';
 import { interval, toBin, type KeyInterval } from '../key-range';
 import { KeyIndex } from './key-index';
-import { NO_LEASE, Rec, toKeyValue, visibleAt } from './record';
+import { NO_LEASE, Rec, toKeyValue, valueOf, visibleAt } from './record';
 
 /** What the store needs from the lease keeper: existence checks and key attachment bookkeeping. */
 export interface LeaseKeys {
@@ -240,7 +240,7 @@ export class MvccStore {
     const key = toBin(req.key);
     const cur = this.tree.get(key) ?? null;
     const live = cur !== null && cur.value !== null ? cur : null;
-    const value = req.ignoreValue && live ? live.value! : req.value ? toBin(req.value) : '';
+    const value = req.ignoreValue && live ? valueOf(live)! : req.value ? toBin(req.value) : '';
     const lease = req.ignoreLease && live ? live.lease : (req.lease ?? NO_LEASE);
     const rec = new Rec(
       key,
@@ -455,13 +455,16 @@ function sortRecs(recs: Rec[], target: string, descend: boolean): void {
       case 'MOD':
         return r.modRev;
       case 'VALUE':
-        return r.value ?? '';
+        return valueOf(r) ?? '';
       default:
         return r.key;
     }
   };
+  // Sort keys computed once per version (a VALUE sort may otherwise load an offloaded value per comparison).
   // Stable sort, so ties keep key order.
-  recs.sort((a, b) => (descend ? -cmp(field(a), field(b)) : cmp(field(a), field(b))));
+  const keyed = recs.map((r) => ({ r, k: field(r) }));
+  keyed.sort((a, b) => (descend ? -cmp(a.k, b.k) : cmp(a.k, b.k)));
+  for (let i = 0; i < recs.length; i++) recs[i] = keyed[i].r;
 }
 
 /** etcd `compareKV`: `stored <result> given`; a null record is the zero KeyValue. */
@@ -469,7 +472,7 @@ function compareOne(c: Compare, r: Rec | null): boolean {
   let res: number;
   switch (c.target) {
     case 'VALUE':
-      res = cmp(r?.value ?? '', c.value ? toBin(c.value) : '');
+      res = cmp((r && valueOf(r)) ?? '', c.value ? toBin(c.value) : '');
       break;
     case 'VERSION':
       res = cmp(r?.version ?? 0, c.version ?? 0);

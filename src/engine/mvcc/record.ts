@@ -12,17 +12,49 @@ const EMPTY = Buffer.alloc(0);
  * A key's versions form a chain from the newest back through `prev` (across generations, tombstones included)
  * until compaction cuts it. Keys and values are binary strings (see `key-range.ts`): at a million keys, a string
  * costs far less memory than a Buffer object. Kept deliberately small: it is the per-key memory cost.
+ *
+ * `value` may be an on-disk marker (see {@link diskMarker}) once a durable store has the value on disk: read the
+ * content with {@link valueOf}, test for a tombstone with `value === null`.
  */
 export class Rec {
   constructor(
     readonly key: string,
-    readonly value: string | null,
+    public value: string | null,
     readonly modRev: number,
     readonly createRev: number,
     readonly version: number,
     readonly lease: LeaseId,
     public prev: Rec | null,
   ) {}
+}
+
+/** Loads the value of a version whose content lives on disk. */
+export type ValueLoader = (r: Rec) => string;
+
+const loaders = new Map<string, ValueLoader>();
+let markers = 0;
+
+/**
+ * A marker that stands for "the value is on disk; ask `loader`". It starts with U+0100, a char no binary string
+ * can contain (they hold 0x00–0xff only), so it can never be mistaken for a real value, and it is one shared string
+ * per store, so an offloaded version costs no memory for its value.
+ */
+export function diskMarker(loader: ValueLoader): string {
+  const marker = `\u0100${markers++}`;
+  loaders.set(marker, loader);
+  return marker;
+}
+
+/** Forget a store's marker when it closes. */
+export function dropDiskMarker(marker: string): void {
+  loaders.delete(marker);
+}
+
+/** The content of a live version (null for a tombstone), loading it from disk when it was offloaded. */
+export function valueOf(r: Rec): string | null {
+  const v = r.value;
+  if (v === null || v.length === 0 || v.charCodeAt(0) !== 0x100) return v;
+  return loaders.get(v)!(r);
 }
 
 /** The newest live version at or below `rev` in a key's chain, or null when the key is absent then. */
@@ -34,12 +66,13 @@ export function visibleAt(latest: Rec | null | undefined, rev: number): Rec | nu
 
 /** The contract's KeyValue for a live record. `key` may be passed in to reuse the caller's buffer. */
 export function toKeyValue(r: Rec, keysOnly = false, key?: Buffer): KeyValue {
+  const value = keysOnly ? null : valueOf(r);
   return {
     key: key ?? fromBin(r.key),
     createRevision: r.createRev,
     modRevision: r.modRev,
     version: r.version,
-    value: keysOnly || r.value === null || r.value.length === 0 ? EMPTY : fromBin(r.value),
+    value: value === null || value.length === 0 ? EMPTY : fromBin(value),
     lease: r.lease,
   };
 }

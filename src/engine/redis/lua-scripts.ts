@@ -120,11 +120,16 @@ local function latest_records(keys)
   end
   return recs
 end
+-- History members are '<sub>:<record>': sub = the change's index in its revision, 8 digits, so that when one key
+-- changes twice in a revision (a put and a from-key delete in one txn, as etcd allows) the later change sorts last.
+local function hist_member(sub, rec) return string.format('%08d', sub) .. ':' .. rec end
+local function hist_rec(m) return string.sub(m, string.find(m, ':', 1, true) + 1) end
 -- A key's record at revision r from its history; nil when absent or deleted.
 local function rec_at(k, r)
   local got = redis.call('ZREVRANGEBYSCORE', K_HIST(k), r, '-inf', 'LIMIT', 0, 1)
-  local rec = got[1]
-  if rec == nil or string.sub(rec, 1, 1) == 'D' then return nil end
+  if got[1] == nil then return nil end
+  local rec = hist_rec(got[1])
+  if string.sub(rec, 1, 1) == 'D' then return nil end
   return rec
 end
 
@@ -180,7 +185,7 @@ local function delete_key(st, k, old, skip_lease)
   local o = parse(old)
   redis.call('HDEL', K_KV, k)
   redis.call('ZREM', K_LIVE, k)
-  redis.call('ZADD', K_HIST(k), st.rev, 'D,' .. fmt(st.rev) .. '|')
+  redis.call('ZADD', K_HIST(k), st.rev, hist_member(#st.log, 'D,' .. fmt(st.rev) .. '|'))
   if o.l ~= '0' and not skip_lease then redis.call('ZREM', K_LKEYS(o.l), k) end
   log_event(st, 'D', k)
   st.changed = true
@@ -288,7 +293,7 @@ local function do_put(op)
     redis.call('ZADD', K_LIVE, 0, k)
     redis.call('ZADD', K_ALL, 0, k)
   end
-  redis.call('ZADD', K_HIST(k), st.rev, rec)
+  redis.call('ZADD', K_HIST(k), st.rev, hist_member(#st.log, rec))
   if o and o.l ~= '0' and o.l ~= lease then redis.call('ZREM', K_LKEYS(o.l), k) end
   if lease ~= '0' then redis.call('ZADD', K_LKEYS(lease), 0, k) end
   log_event(st, 'P', k)
@@ -374,7 +379,11 @@ for _, m in ipairs(entries) do
       local got = redis.call('ZREVRANGEBYSCORE', h, q.rev, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
       if got[1] then
         redis.call('ZREMRANGEBYSCORE', h, '-inf', '(' .. got[2])
-        if string.sub(got[1], 1, 1) == 'D' then redis.call('ZREM', h, got[1]) end
+        -- Earlier changes of the key in that same revision go too: only the newest version <= R stays.
+        for _, x in ipairs(redis.call('ZRANGEBYSCORE', h, got[2], got[2])) do
+          if x ~= got[1] then redis.call('ZREM', h, x) end
+        end
+        if string.sub(hist_rec(got[1]), 1, 1) == 'D' then redis.call('ZREM', h, got[1]) end
         if redis.call('EXISTS', h) == 0 then redis.call('ZREM', K_ALL, k) end
       end
     end
@@ -410,7 +419,9 @@ if q.from <= to then
     local r = tonumber(string.sub(m, 1, p1 - 1))
     local pos = string.find(m, '|', p1 + 1, true) + 1
     local ev = {}
+    local sub = -1
     while pos <= #m do
+      sub = sub + 1
       local t = string.sub(m, pos, pos)
       local c = string.find(m, ':', pos + 1, true)
       local len = tonumber(string.sub(m, pos + 1, c - 1))
@@ -421,11 +432,14 @@ if q.from <= to then
       -- Compaction at R drops a tombstone at R (etcd keeps the newest version <= R unless it is deleted).
       local skip = t == 'D' and r == comp
       if t == 'P' then
-        local got = redis.call('ZRANGEBYSCORE', K_HIST(k), r, r)
-        local rec = got[#got]
-        if rec then
-          recb = push(rec)
-          isnew = string.match(rec, '^(%d+),') == fmt(r)
+        -- This change's own record (the key may have changed twice at r); gone if compaction superseded it.
+        local want = hist_member(sub, '')
+        for _, x in ipairs(redis.call('ZRANGEBYSCORE', K_HIST(k), r, r)) do
+          if string.sub(x, 1, #want) == want then
+            local rec = hist_rec(x)
+            recb = push(rec)
+            isnew = string.match(rec, '^(%d+),') == fmt(r)
+          end
         end
       end
       local prevb = 0

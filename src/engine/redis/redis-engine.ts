@@ -71,6 +71,7 @@ class RedisEngine implements Engine {
     this.hub = new RedisWatchHub({
       runner: this.runner,
       knownRevision: () => this.known,
+      onStoreReset: (rev) => (this.known = rev),
       maxWatchResponseBytes: opts.maxWatchResponseBytes,
       progressNotifyIntervalMs: opts.progressNotifyIntervalMs,
       pollIntervalMs: opts.watchPollIntervalMs,

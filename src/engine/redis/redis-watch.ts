@@ -52,6 +52,8 @@ export interface WatchHubDeps {
   runner: ScriptRunner;
   /** Highest revision this engine has seen in any answer (so start 0 never replays the caller's own writes). */
   knownRevision(): number;
+  /** The store went back in time (Redis lost its data): forget revisions seen before. */
+  onStoreReset(revision: number): void;
   maxWatchResponseBytes: number;
   progressNotifyIntervalMs: number;
   pollIntervalMs: number;
@@ -494,6 +496,7 @@ export class RedisWatchHub {
       });
     }
     this.hubRev = cur;
+    this.deps.onStoreReset(cur);
     this.releaseWaiters(Number.MAX_SAFE_INTEGER);
   }
 

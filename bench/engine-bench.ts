@@ -22,7 +22,7 @@ const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'statecar-bench-
 const key = (i: number): Buffer => Buffer.from(`key-${String(i).padStart(8, '0')}`);
 
 /** Run `workers` async loops calling `op` until `ms` elapse; returns completed ops per second. */
-async function throughput(
+export async function throughput(
   workers: number,
   ms: number,
   op: (worker: number, i: number) => Promise<unknown>,

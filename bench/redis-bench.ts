@@ -1,17 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import Redis from 'ioredis';
 import type { Engine } from '../src/engine';
 import { createRedisEngine } from '../src/engine/redis';
-import type { BenchResult } from './engine-bench';
+import { LeaseClock } from '../src/state/lease-clock';
+import { DaprStateStore } from '../src/state/state-store';
+import { startRedisServer, type RedisServer } from '../test/support/redis-server';
+import { throughput, type BenchResult } from './engine-bench';
 
 /**
- * The Redis backend beside raw ioredis, from the same process against the same `redis-server`: engine Put (one Lua
- * script per write: revision, record, history, log, publish) vs raw SET, and engine point Range vs raw GET. The
- * ratio (engine / raw, ops per second) is what to watch; absolute figures depend on the machine.
+ * Dapr SaveState / GetState on the Redis backend beside raw ioredis SET / GET, from the same process against the
+ * same `redis-server`. SaveState and GetState run through {@link DaprStateStore}, the code path of the Dapr API
+ * minus the wire (etag handling, key prefix, one Lua script per write: revision, record, history, log, publish).
+ * The ratio (statecar / raw, ops per second) is what to watch; absolute figures depend on the machine.
  */
 
 export interface RedisBenchOptions {
@@ -25,110 +24,43 @@ export interface RedisBenchOptions {
   keySpace?: number;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Whether a PING on a fresh connection gets PONG (the server may accept connections before it is ready). */
-function pong(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ port, host: '127.0.0.1' });
-    const done = (ok: boolean): void => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(1000, () => done(false));
-    sock.once('error', () => done(false));
-    sock.once('connect', () => sock.write('PING\r\n'));
-    sock.once('data', (d: Buffer) => done(d.toString().startsWith('+PONG')));
-  });
-}
-
-/** Start a non-persistent redis-server for the run; resolves with its host and a stop function. */
-async function startServer(): Promise<{ host: string; stop: () => Promise<void> }> {
-  const port = await freePort();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statecar-redis-bench-'));
-  const child: ChildProcess = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-  const deadline = Date.now() + 10_000;
-  while (!(await pong(port))) {
-    if (Date.now() > deadline) throw new Error('redis-server did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    host: `127.0.0.1:${port}`,
-    stop: async () => {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-/** Run `workers` async loops calling `op` until `ms` elapse; completed ops per second. */
-async function throughput(
-  workers: number,
-  ms: number,
-  op: (w: number, i: number) => Promise<unknown>,
-): Promise<number> {
-  const start = performance.now();
-  const deadline = start + ms;
-  let done = 0;
-  await Promise.all(
-    Array.from({ length: workers }, async (_, w) => {
-      for (let i = 0; performance.now() < deadline; i++) {
-        await op(w, i);
-        done++;
-      }
-    }),
-  );
-  return done / ((performance.now() - start) / 1000);
-}
-
 /**
- * Measure engine Put / point Range on Redis beside raw ioredis SET / GET for `ms` each. Returns two results, each
- * with the raw figure as its floor and `ratio` = engine / raw.
+ * Measure SaveState / GetState on Redis beside raw SET / GET for `ms` each. Returns two results, each with the raw
+ * figure as its floor and `ratio` = statecar / raw.
  */
 export async function benchRedis(ms: number, options: RedisBenchOptions = {}): Promise<BenchResult[]> {
   const concurrency = options.concurrency ?? 32;
   const value = Buffer.alloc(options.valueBytes ?? 64, 'v');
   const keySpace = options.keySpace ?? 1000;
-  const server = options.redisHost ? undefined : await startServer();
+  const server: RedisServer | undefined = options.redisHost ? undefined : await startRedisServer();
   const host = options.redisHost ?? server!.host;
   const [h, p] = host.split(':');
   const raw = new Redis({ host: h, port: Number(p ?? 6379) });
   const prefix = `bench:{${process.pid}-${Date.now()}}:`;
   let engine: Engine | undefined;
+  let clock: LeaseClock | undefined;
   try {
     engine = await createRedisEngine({ redisHost: host, storePrefix: prefix });
+    clock = new LeaseClock(engine);
+    const store = new DaprStateStore({ name: 'statestore', engine, clock, prefix: 'bench', maxTxnOps: 128 });
     const rawKey = (i: number): string => `${prefix}raw:${i % keySpace}`;
-    const engKey = (i: number): Buffer => Buffer.from(`key-${String(i % keySpace).padStart(8, '0')}`);
-    const e = engine;
+    const stateKey = (i: number): string => `key-${i % keySpace}`;
     const rawSet = await throughput(concurrency, ms, (w, i) => raw.set(rawKey(w * 7919 + i), value));
-    const put = await throughput(concurrency, ms, (w, i) => e.put({ key: engKey(w * 7919 + i), value }));
+    const save = await throughput(concurrency, ms, (w, i) =>
+      store.save([{ key: stateKey(w * 7919 + i), value }]),
+    );
     const rawGet = await throughput(concurrency, ms, (w, i) => raw.getBuffer(rawKey(w * 7919 + i)));
-    const get = await throughput(concurrency, ms, (w, i) => e.range({ key: engKey(w * 7919 + i) }));
+    const get = await throughput(concurrency, ms, (w, i) => store.get(stateKey(w * 7919 + i)));
     return [
       {
-        name: 'redis: engine put (ops/s)',
-        value: put,
+        name: `redis: SaveState, ${concurrency} callers`,
+        value: save,
         unit: 'ops/s',
         floor: { name: 'raw ioredis SET', value: rawSet },
-        ratio: put / rawSet,
+        ratio: save / rawSet,
       },
       {
-        name: 'redis: engine point get (ops/s)',
+        name: `redis: GetState, ${concurrency} callers`,
         value: get,
         unit: 'ops/s',
         floor: { name: 'raw ioredis GET', value: rawGet },
@@ -136,6 +68,7 @@ export async function benchRedis(ms: number, options: RedisBenchOptions = {}): P
       },
     ];
   } finally {
+    clock?.close();
     await engine?.close();
     // Leave a shared Redis as we found it.
     if (!server) {
@@ -147,6 +80,6 @@ export async function benchRedis(ms: number, options: RedisBenchOptions = {}): P
       } while (cursor !== '0');
     }
     raw.disconnect();
-    await server?.stop();
+    await server?.destroy();
   }
 }

@@ -85,6 +85,7 @@ function redisBackend(): ConformanceBackend {
   // setup/teardown may nest (several describe blocks in one file): one server, stopped by the last teardown.
   let users = 0;
   let n = 0;
+  const prefixes = new WeakMap<Engine, string>();
   return {
     name: 'redis',
     async setup() {
@@ -95,7 +96,21 @@ function redisBackend(): ConformanceBackend {
     async create(options = {}) {
       if (server === undefined) throw new Error('redis backend: setup() did not run');
       const { host } = await server;
-      return createRedisEngine({ ...options, redisHost: host, storePrefix: `conformance:{s${n++}}:` });
+      const storePrefix = `conformance:{s${n++}}:`;
+      const engine = await createRedisEngine({ ...options, redisHost: host, storePrefix });
+      prefixes.set(engine, storePrefix);
+      return engine;
+    },
+    // The state lives in Redis, so a restart is a new engine instance on the same store.
+    async reopen(engine, options = {}) {
+      const storePrefix = prefixes.get(engine);
+      if (server === undefined || storePrefix === undefined)
+        throw new Error('reopen: not a redis engine of this run');
+      await engine.close();
+      const { host } = await server;
+      const reopened = await createRedisEngine({ ...options, redisHost: host, storePrefix });
+      prefixes.set(reopened, storePrefix);
+      return reopened;
     },
     async teardown() {
       if (--users > 0 || server === undefined) return;

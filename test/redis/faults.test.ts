@@ -4,6 +4,7 @@
  * lost across a crash of Redis in the middle of load.
  */
 import { EngineError, type Engine } from '../../src/engine';
+import type { RedisEngineOptionsInput } from '../../src/engine/redis';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
 import { eventually, freshPrefix, openEngine, Recorder, sleep } from './helpers';
 
@@ -24,8 +25,8 @@ afterEach(async () => {
   await server.destroy();
 });
 
-async function open(prefix: string): Promise<Engine> {
-  const e = await openEngine(server, prefix, FAST);
+async function open(prefix: string, extra: RedisEngineOptionsInput = {}): Promise<Engine> {
+  const e = await openEngine(server, prefix, { ...FAST, ...extra });
   engines.push(e);
   return e;
 }
@@ -139,3 +140,25 @@ test('Redis crash and restart (AOF, fsync always) in the middle of load: no ackn
     Array.from({ length: current - 1 }, (_, i) => i + 2),
   );
 }, 60_000);
+
+test('an engine started while Redis is down is not ready, then works once Redis comes up', async () => {
+  await server.stop();
+  const prefix = freshPrefix();
+  const started = Date.now();
+  // No poll safety net here: after the outage, other sidecars' writes must arrive through pub/sub.
+  const engine = await open(prefix, { watchPollIntervalMs: 600_000 });
+  expect(Date.now() - started).toBeLessThan(3000); // bounded by dialTimeout (1 s here)
+  expect(engine.health().ready).toBe(false);
+  const rec = Recorder.start(engine, { key: b('s/'), rangeEnd: b('s0') });
+  const err = await rejection(engine.put({ key: b('s/1'), value: b('1') }));
+  expect((err as EngineError).code).toBe('UNAVAILABLE');
+  await server.restart();
+  await eventually(() => engine.health().ready, 10_000, 'ready');
+  await engine.put({ key: b('s/1'), value: b('1') });
+  await rec.waitForEvents(1);
+  expect(rec.events[0]!.kv.modRevision).toBe(2);
+  const other = await open(prefix);
+  await other.put({ key: b('s/2'), value: b('2') });
+  await rec.waitForEvents(2, 5000);
+  expect(rec.events[1]!.kv.modRevision).toBe(3);
+}, 30_000);

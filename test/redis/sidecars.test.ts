@@ -1,9 +1,11 @@
 /**
  * Two statecar sidecar processes (replicas of one app) on one Redis through `state.redis` / `lock.redis`
  * components: etag-guarded increments through both lose no update, a watch on one sees the writes made through the
- * other in order, lock exclusion holds across them, and a TTL set through one expires for both.
+ * other in order (Dapr SSE watch and the etcd API), lock exclusion holds across them, a TTL set through one expires
+ * for both, and with Redis down both report not ready and recover by themselves.
  * Runs the built CLI (`npm test` builds first).
  */
+import { Etcd3 } from 'etcd3';
 import { startSidecar, stateComponent, type Sidecar } from '../support/sidecar';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
 import { eventually, sleep } from './helpers';
@@ -20,13 +22,23 @@ function components(): Record<string, string> {
   };
 }
 
+/** Start a sidecar; a free port taken by someone else between probing and listening is retried. */
+async function start(): Promise<Sidecar> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startSidecar({ appId: 'app', components: components(), etcdPort: true });
+    } catch (err) {
+      if (attempt >= 3 || !/EADDRINUSE/.test(String(err))) throw err;
+    }
+  }
+}
+
 beforeAll(async () => {
-  server = await startRedisServer();
-  [a, c] = await Promise.all([
-    startSidecar({ appId: 'app', components: components() }),
-    startSidecar({ appId: 'app', components: components() }),
-  ]);
-}, 60_000);
+  server = await startRedisServer({ appendOnly: true });
+  // One after the other, so the two cannot pick the same free ports.
+  a = await start();
+  c = await start();
+}, 90_000);
 
 afterAll(async () => {
   await Promise.all([a?.stop(), c?.stop()]);
@@ -138,3 +150,75 @@ test('a TTL set through one sidecar expires for both', async () => {
     'ttl key gone on both sidecars',
   );
 }, 20_000);
+
+test('the etcd API of one sidecar watches the writes made through the etcd API of the other', async () => {
+  const ea = new Etcd3({ hosts: `127.0.0.1:${a.etcdPort}` });
+  const ec = new Etcd3({ hosts: `127.0.0.1:${c.etcdPort}` });
+  try {
+    const seen: string[] = [];
+    const watcher = await ea.watch().prefix('etcd/').create();
+    watcher.on('put', (kv) => seen.push(`${kv.key.toString()}=${kv.value.toString()}@${kv.mod_revision}`));
+    const revs: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const res = await ec.put(`etcd/${i}`).value(String(i)).exec();
+      revs.push(res.header.revision);
+    }
+    await eventually(() => seen.length >= 10, 10_000, '10 etcd watch events');
+    expect(seen).toEqual(revs.map((r, i) => `etcd/${i}=${i}@${r}`));
+    expect(await ea.get('etcd/9').string()).toBe('9');
+    await watcher.cancel();
+  } finally {
+    ea.close();
+    ec.close();
+  }
+}, 30_000);
+
+test('Redis crash in the middle of load (AOF, fsync always): not ready meanwhile, then both recover, no acknowledged save lost', async () => {
+  const acked: { key: string; value: number }[] = [];
+  let failed = 0;
+  let stop = false;
+  const writer = async (s: Sidecar, name: string): Promise<void> => {
+    for (let i = 0; !stop; i++) {
+      const key = `load-${name}-${i}`;
+      const status = await save(s, [{ key, value: i }]).catch(() => 0);
+      if (status === 204) acked.push({ key, value: i });
+      else {
+        failed++;
+        await sleep(20);
+      }
+    }
+  };
+  const writers = [writer(a, 'a'), writer(c, 'c')];
+  await eventually(() => acked.length >= 30, 10_000, 'load running');
+  await server.kill();
+  for (const s of [a, c]) {
+    await eventually(
+      async () => (await fetch(`${s.httpUrl}/v1.0/healthz`)).status === 500,
+      10_000,
+      'not ready',
+    );
+    const started = Date.now();
+    const res = await fetch(`${s.httpUrl}/v1.0/state/statestore/counter`);
+    expect(res.status).toBe(500);
+    expect(((await res.json()) as { errorCode: string }).errorCode).toBe('ERR_STATE_GET');
+    expect(Date.now() - started).toBeLessThan(1000);
+  }
+  await server.restart();
+  for (const s of [a, c]) {
+    await eventually(
+      async () => (await fetch(`${s.httpUrl}/v1.0/healthz`)).status === 204,
+      15_000,
+      'ready again',
+    );
+  }
+  const afterRestart = acked.length;
+  await eventually(() => acked.length >= afterRestart + 30, 15_000, 'saves flowing again');
+  stop = true;
+  await Promise.all(writers);
+  expect(failed).toBeGreaterThan(0);
+  // Every acknowledged save (before, across and after the crash) is readable through the other sidecar too.
+  for (const w of acked) {
+    const other = w.key.startsWith('load-a') ? c : a;
+    expect((await getState(other, w.key)).value).toBe(w.value);
+  }
+}, 90_000);

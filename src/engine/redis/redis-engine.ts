@@ -98,7 +98,10 @@ class RedisEngine implements Engine {
       ]);
     // Redis may be down at start-up: the engine still starts (not ready) and ioredis keeps reconnecting.
     await within(this.client.connect());
-    await within(this.subscriber.connect().then(() => this.subscriber.subscribe(keys.channel)));
+    await within(this.subscriber.connect());
+    // Queued (the subscriber keeps an offline queue) when Redis is not there yet; re-issued after reconnects.
+    const subscribed = this.subscriber.subscribe(keys.channel).catch(() => undefined);
+    if (this.subscriber.status === 'ready') await within(subscribed);
     try {
       await this.hub.init();
       this.known = Math.max(this.known, this.hub.revision);

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { DaprApiContext } from './api/api-context';
 import { etcdServiceRegistrar, ETCD_GRPC_SERVER_OPTIONS } from './api/grpc/etcd';
 import { protoRoot } from './api/grpc/proto-path';
-import { bindGrpc, createGrpcServer } from './api/grpc/server';
+import { bindGrpc, createGrpcServer, GRPC_SERVER_BASE_OPTIONS } from './api/grpc/server';
 import { createHttpServer } from './api/http/server';
 import { registerWatchRoute } from './api/http/watch-sse';
 import { loadComponentFiles } from './components/component-loader';
@@ -160,7 +160,11 @@ export class Sidecar {
 
       // The etcd API on a port of its own (etcd's limits; no Dapr API token there).
       if (config.etcdPort !== undefined && etcdRegistrar) {
-        const etcdServer = new GrpcServer({ ...ETCD_GRPC_SERVER_OPTIONS, interceptors });
+        const etcdServer = new GrpcServer({
+          ...GRPC_SERVER_BASE_OPTIONS,
+          ...ETCD_GRPC_SERVER_OPTIONS,
+          interceptors,
+        });
         etcdRegistrar(etcdServer);
         listeners.grpc.push(etcdServer);
         for (const host of config.listenAddresses) {

@@ -101,7 +101,12 @@ export class DaprStateStore {
         key: this.keys.encode(key),
         serializable: opts.consistency !== 'strong',
       });
-      return await this.entryOf(res.kvs[0]);
+      const kv = res.kvs[0];
+      // Most keys have no TTL: answer without the lease lookup and the extra await it costs on every read.
+      if (kv !== undefined && kv.lease === 0n) {
+        return { data: kv.value, etag: String(kv.modRevision), metadata: {} };
+      }
+      return await this.entryOf(kv);
     } catch (err) {
       throw toStateError(err);
     }

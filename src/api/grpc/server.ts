@@ -36,9 +36,16 @@ export function daprServiceDefinition(): grpc.ServiceDefinition {
   return daprService;
 }
 
-/** gRPC channel options for a message-size limit. */
+/**
+ * Options every statecar gRPC server uses. Channelz is off: statecar serves no channelz service, and with it on
+ * grpc-js records every call (counters, timestamps, trace events) on the hot path for nobody to read.
+ */
+export const GRPC_SERVER_BASE_OPTIONS: grpc.ServerOptions = { 'grpc.enable_channelz': 0 };
+
+/** gRPC channel options for a message-size limit (plus {@link GRPC_SERVER_BASE_OPTIONS}). */
 export function grpcServerOptions(maxBytes: number): grpc.ServerOptions {
   return {
+    ...GRPC_SERVER_BASE_OPTIONS,
     'grpc.max_receive_message_length': maxBytes,
     'grpc.max_send_message_length': maxBytes,
   };

@@ -16,6 +16,8 @@ function rawSegments(req: FastifyRequest): string[] {
 
 /** Go's url.QueryUnescape: `+` is a space, `%XX` a byte. An invalid escape is a malformed request. */
 export function queryUnescape(s: string): string {
+  // Nothing to unescape (the usual key): skip the regex and decodeURIComponent, which would return `s` unchanged.
+  if (!s.includes('%') && !s.includes('+')) return s;
   try {
     return decodeURIComponent(s.replace(/\+/g, ' '));
   } catch {
@@ -26,6 +28,12 @@ export function queryUnescape(s: string): string {
 /** The path segment at `index` (0-based, e.g. `/v1.0/state/{store}/{key}`: store = 2, key = 3), unescaped. */
 export function pathParam(req: FastifyRequest, index: number): string {
   return queryUnescape(rawSegments(req)[index] ?? '');
+}
+
+/** The path segments at `indexes` (see {@link pathParam}), splitting the path once for all of them. */
+export function pathParams(req: FastifyRequest, ...indexes: number[]): string[] {
+  const segments = rawSegments(req);
+  return indexes.map((i) => queryUnescape(segments[i] ?? ''));
 }
 
 /** Query parameters in order with their raw values (fastify's parsed query loses the order of repeats). */

@@ -10,7 +10,7 @@ import type { DaprApiContext } from '../api-context';
 import { sendJson } from './http-errors';
 import { DaprError, stateFailure } from '../dapr-errors';
 import { stateStoreOrThrow } from '../store-lookup';
-import { foldKeys, parseJsonBody, pathParam, queryMetadata, queryParam } from './request-input';
+import { foldKeys, parseJsonBody, pathParam, pathParams, queryMetadata, queryParam } from './request-input';
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -96,8 +96,7 @@ function bulkJson(items: BulkEntry[]): string | undefined {
 export function registerStateRoutes(app: FastifyInstance, ctx: DaprApiContext): void {
   // GET /v1.0/state/{store}/{key}
   app.get('/v1.0/state/:storeName/:key', async (req, reply) => {
-    const storeName = pathParam(req, 2);
-    const key = pathParam(req, 3);
+    const [storeName, key] = pathParams(req, 2, 3);
     const { store } = stateStoreOrThrow(ctx, storeName);
     const consistency = queryParam(req, 'consistency');
     let entry;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Engine, WatchEvent, WatchMessage, WatchRequest, Watcher } from '../../src/engine';
 import { createRedisEngine, type RedisEngineOptionsInput } from '../../src/engine/redis';
 import { startProcess } from '../support/processes';
-import type { RedisServer } from '../support/redis-server';
+import { startRedisServer, type RedisServer } from '../support/redis-server';
 
 let prefixes = 0;
 
@@ -92,4 +92,33 @@ export async function eventually(
     if (Date.now() > deadline) throw new Error(`${what} did not hold within ${timeoutMs} ms`);
     await sleep(25);
   }
+}
+
+/**
+ * A redis-server for the whole test file, and `open(prefix)` for engines on it that are closed after each test.
+ * `server()` is valid from `beforeAll` on.
+ */
+export function useRedisServer(): {
+  server: () => RedisServer;
+  open: (prefix: string, extra?: RedisEngineOptionsInput) => Promise<Engine>;
+} {
+  let server: RedisServer | undefined;
+  const engines: Engine[] = [];
+  beforeAll(async () => {
+    server = await startRedisServer();
+  });
+  afterEach(async () => {
+    await Promise.all(engines.splice(0).map((e) => e.close()));
+  });
+  afterAll(async () => {
+    await server?.destroy();
+  });
+  return {
+    server: () => server!,
+    async open(prefix, extra = {}) {
+      const e = await openEngine(server!, prefix, extra);
+      engines.push(e);
+      return e;
+    },
+  };
 }

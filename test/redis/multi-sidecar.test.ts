@@ -4,31 +4,11 @@
  * their own connections.
  */
 import type { Engine } from '../../src/engine';
-import { startRedisServer, type RedisServer } from '../support/redis-server';
-import { eventually, freshPrefix, openEngine, Recorder, runEngineWorker, sleep } from './helpers';
+import { eventually, freshPrefix, Recorder, runEngineWorker, sleep, useRedisServer } from './helpers';
 
 const b = (s: string): Buffer => Buffer.from(s);
 
-let server: RedisServer;
-const engines: Engine[] = [];
-
-beforeAll(async () => {
-  server = await startRedisServer();
-});
-
-afterEach(async () => {
-  await Promise.all(engines.splice(0).map((e) => e.close()));
-});
-
-afterAll(async () => {
-  await server.destroy();
-});
-
-async function open(prefix: string, extra = {}): Promise<Engine> {
-  const e = await openEngine(server, prefix, extra);
-  engines.push(e);
-  return e;
-}
+const { server: redis, open } = useRedisServer();
 
 /** Read-modify-write increments guarded by the key's mod revision (what a Dapr etag does). */
 async function casIncrements(engine: Engine, key: Buffer, count: number): Promise<number[]> {
@@ -52,7 +32,7 @@ test('concurrent CAS increments through two processes and two in-process engines
   const perEngine = 60;
   const [worker, revA, revC] = await Promise.all([
     runEngineWorker({
-      REDIS_HOST: server.host,
+      REDIS_HOST: redis().host,
       STORE_PREFIX: prefix,
       WORKER_MODE: 'cas',
       WORKER_COUNT: String(perEngine),
@@ -77,7 +57,7 @@ test('a watch on one sidecar sees the writes made through another process, in or
   const rec = Recorder.start(a, { key: b('w/'), rangeEnd: b('w0') });
   const n = 80;
   const worker = await runEngineWorker({
-    REDIS_HOST: server.host,
+    REDIS_HOST: redis().host,
     STORE_PREFIX: prefix,
     WORKER_MODE: 'puts',
     WORKER_COUNT: String(n),

@@ -3,32 +3,11 @@
  * arrive in several replies without splitting a revision), and a watcher of one sidecar keeps its position when
  * its sink pushes back while another sidecar writes.
  */
-import type { Engine } from '../../src/engine';
-import { startRedisServer, type RedisServer } from '../support/redis-server';
-import { freshPrefix, openEngine, Recorder, sleep } from './helpers';
+import { freshPrefix, Recorder, sleep, useRedisServer } from './helpers';
 
 const b = (s: string): Buffer => Buffer.from(s);
 
-let server: RedisServer;
-const engines: Engine[] = [];
-
-beforeAll(async () => {
-  server = await startRedisServer();
-});
-
-afterEach(async () => {
-  await Promise.all(engines.splice(0).map((e) => e.close()));
-});
-
-afterAll(async () => {
-  await server.destroy();
-});
-
-async function open(prefix: string): Promise<Engine> {
-  const e = await openEngine(server, prefix);
-  engines.push(e);
-  return e;
-}
+const { open } = useRedisServer();
 
 test('a replay of big values is read in size-bounded pieces, complete and in order', async () => {
   const prefix = freshPrefix();

@@ -218,6 +218,9 @@ export class Sidecar {
           stopAccepting: () => closeListeners(this.listeners),
           inFlight: this.inFlight,
           closeEngines: () => this.components.close(),
+          // Streams whose clients keep them open after their cancel (etcd Watch) are cut shortly after, not at
+          // the deadline.
+          forceClose: () => forceClose(this.listeners),
         },
         // Leave a little of the period for cutting what is left.
         Math.max(0, seconds * 1000 - 250),

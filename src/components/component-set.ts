@@ -125,8 +125,15 @@ export async function openComponents(defs: ComponentDefinition[], opts: OpenOpti
   }
 
   const engines = new Map<string, { engine: Engine; clock: LeaseClock; maxTxnOps: number }>();
+  // A shared engine is opened with its state store's settings: state components first, whatever the file order,
+  // and a component that names `stateStore` never opens one itself (its own settings are only placeholders).
+  const openOrder = [
+    ...planned.filter((p) => p.row.category === 'state'),
+    ...planned.filter((p) => p.row.category !== 'state'),
+  ];
   try {
-    for (const p of planned) {
+    for (const p of openOrder) {
+      if (p.settings.stateStore !== undefined) continue;
       if (engines.has(p.settings.backendKey)) {
         opts.info?.(`component ${p.def.name} shares the engine of backend ${p.settings.backendKey}`);
         continue;

@@ -30,6 +30,37 @@ export interface ShutdownLog {
 export class InFlightTracker {
   private count = 0;
   private waiters: (() => void)[] = [];
+  private readonly streams = new Set<() => void>();
+
+  /** Long-lived streams registered with {@link stream} and still open. */
+  get openStreams(): number {
+    return this.streams.size;
+  }
+
+  /**
+   * Register a long-lived stream (not counted as in flight) with the function that ends it from the server side.
+   * Returns the function to call when the stream ends by itself.
+   */
+  stream(end: () => void): () => void {
+    this.streams.add(end);
+    return () => {
+      this.streams.delete(end);
+    };
+  }
+
+  /** End every registered stream; returns how many there were. */
+  endStreams(): number {
+    const ends = [...this.streams];
+    this.streams.clear();
+    for (const end of ends) {
+      try {
+        end();
+      } catch {
+        // The stream went away meanwhile: nothing left to end.
+      }
+    }
+    return ends.length;
+  }
 
   /** Requests being served now. */
   get size(): number {
@@ -89,12 +120,28 @@ export function trackFastifyInFlight(app: FastifyInstance, tracker: InFlightTrac
 }
 
 /**
- * A grpc-js server interceptor tracking unary calls in `tracker` (streams such as etcd's Watch and LeaseKeepAlive
- * last as long as the client wants; the engines' close ends them with a cancel instead).
+ * A grpc-js server interceptor tracking unary calls in `tracker`. Streams (etcd's Watch and LeaseKeepAlive) last as
+ * long as the client wants, so they are not waited for: the engines' close sends their cancel, and
+ * {@link InFlightTracker.endStreams} ends what is still open.
  */
 export function grpcInFlightInterceptor(tracker: InFlightTracker): grpc.ServerInterceptor {
   return (descriptor, call) => {
-    if (descriptor.requestStream || descriptor.responseStream) return new grpc.ServerInterceptingCall(call);
+    if (descriptor.requestStream || descriptor.responseStream) {
+      // Streams are registered so a shutdown can end them with UNAVAILABLE (what clients retry elsewhere on): the
+      // server's forceShutdown() does not reliably cut open sessions once tryShutdown() has started.
+      let ended = (): void => undefined;
+      const intercepting = new grpc.ServerInterceptingCall(call, {
+        start: (next) => next({ onCancel: () => ended() }),
+        sendStatus: (status, next) => {
+          ended();
+          next(status);
+        },
+      });
+      ended = tracker.stream(() =>
+        intercepting.sendStatus({ code: grpc.status.UNAVAILABLE, details: 'statecar is shutting down' }),
+      );
+      return intercepting;
+    }
     const end = tracker.begin();
     return new grpc.ServerInterceptingCall(call, {
       start: (next) => next({ onCancel: end }),
@@ -123,7 +170,10 @@ export interface ShutdownSteps {
    * Without it the listeners get all the time left.
    */
   forceClose?(): void;
-  /** How long open streams get, once the engines are closed, to deliver their cancel and end (default 500 ms). */
+  /**
+   * How long open streams get, once the engines are closed, to deliver their cancel and end (default 500 ms); then
+   * the tracker's streams are ended and `forceClose` runs.
+   */
   lingerMs?: number;
 }
 
@@ -164,10 +214,12 @@ export async function shutdownGracefully(
   }
   await steps.closeEngines();
   const force = steps.forceClose;
-  let closed = await within(closing, force ? Math.min(left(), steps.lingerMs ?? DEFAULT_LINGER_MS) : left());
-  if (!closed && force) {
+  const canCut = force !== undefined || steps.inFlight !== undefined;
+  let closed = await within(closing, canCut ? Math.min(left(), steps.lingerMs ?? DEFAULT_LINGER_MS) : left());
+  if (!closed && canCut) {
     // Every watcher has had its cancel: what is still open is a client that did not hang up.
-    force();
+    steps.inFlight?.endStreams();
+    force?.();
     closed = await within(closing, left());
   }
   if (!closed) log?.warn('listeners still open at the shutdown deadline');

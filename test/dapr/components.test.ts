@@ -145,6 +145,44 @@ describe('running configurations', () => {
     }
   });
 
+  test('a lock naming its state store opens nothing itself, even when its file sorts first', async () => {
+    // Regression: the shared engine used to be opened with the first component's settings in file order, so a
+    // lock file sorting before the state store turned a durable store into an in-memory one.
+    const data = tmp('statecar-data-');
+    const res = tmp('statecar-res-');
+    fs.writeFileSync(
+      path.join(res, 'a-lock.yaml'),
+      lockComponent('locks', 'lock.embedded', { stateStore: 'durable' }),
+    );
+    fs.writeFileSync(
+      path.join(res, 'z-state.yaml'),
+      stateComponent('durable', 'state.embedded', { dataDir: data }),
+    );
+    let sc = await startSidecar({ resourcesPath: res });
+    try {
+      expect(
+        (await request(sc.httpUrl, 'POST', '/v1.0/state/durable', [{ key: 'k', value: 'kept' }])).status,
+      ).toBe(204);
+      const lock = await request(sc.httpUrl, 'POST', '/v1.0-alpha1/lock/locks', {
+        resourceId: 'r',
+        lockOwner: 'o',
+        expiryInSeconds: 60,
+      });
+      expect(lock.json).toEqual({ success: true });
+    } finally {
+      await sc.stop();
+    }
+    expect(fs.readdirSync(data).length).toBeGreaterThan(0);
+    sc = await startSidecar({ resourcesPath: res });
+    try {
+      const got = await request(sc.httpUrl, 'GET', '/v1.0/state/durable/k');
+      expect(got.status).toBe(200);
+      expect(got.text).toBe('"kept"');
+    } finally {
+      await sc.stop();
+    }
+  });
+
   test('key prefixes: appid default, custom prefix (lower-cased) and name on one shared engine', async () => {
     const data = tmp('statecar-prefix-');
     const sc = await startSidecar({

@@ -12,7 +12,6 @@ import path from 'node:path';
 import { EtcdGrpcClient } from '../etcd/support/etcd-grpc-client';
 import { startSidecar, stateComponent } from '../support/sidecar';
 import type { Sidecar } from '../support/sidecar';
-import { describeIntegrated } from './integration-status';
 
 const APP = 'shutdownapp';
 const STORE = 'statestore';
@@ -69,8 +68,7 @@ async function writer(
   }
 }
 
-// Needs the issue-7 integration (src/cli.ts, src/sidecar.ts): skipped until it lands.
-describeIntegrated('SIGTERM on a loaded sidecar', () => {
+describe('SIGTERM on a loaded sidecar', () => {
   let dataRoot: string;
   let resources: string;
   let restarted: Sidecar | undefined;
@@ -128,7 +126,8 @@ describeIntegrated('SIGTERM on a loaded sidecar', () => {
       stop.now = true;
       await Promise.all(writers);
       expect({ code, output: code === 0 ? '' : sc.proc.output() }).toEqual({ code: 0, output: '' });
-      expect(tookMs).toBeLessThan(graceSeconds * 1000 + 1000);
+      // Well inside the period: the etcd Watch stream, still open after its cancel, is cut shortly after it.
+      expect(tookMs).toBeLessThan(graceSeconds * 1000 - 1000);
 
       // The SSE watcher got a canceled event before its stream ended.
       await Promise.race([sse.ended, new Promise((r) => setTimeout(r, 2000))]);

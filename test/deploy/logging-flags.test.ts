@@ -5,7 +5,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { cliPath, repoRoot, startSidecar, stateComponent } from '../support/sidecar';
-import { describeIntegrated } from './integration-status';
 
 const components = { 'statestore.yaml': stateComponent('statestore', 'state.in-memory') };
 
@@ -19,8 +18,7 @@ async function logsOf(args: string[]): Promise<string[]> {
     .filter((l) => l.trim() !== '');
 }
 
-// Needs the issue-7 integration (src/cli.ts): skipped until it lands.
-describeIntegrated('logging flags', () => {
+describe('logging flags', () => {
   test('--log-as-json: every line is a JSON record with daprd field names', async () => {
     const lines = await logsOf(['--log-as-json', '--log-level', 'debug']);
     expect(lines.length).toBeGreaterThan(1);

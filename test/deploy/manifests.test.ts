@@ -13,7 +13,6 @@ import { componentType } from '../../src/components/registry';
 import { parseDockerfile } from './dockerfile';
 import type { K8sObject } from './kustomize-lite';
 import { hasKubectl, kubectlKustomize, readYamlDocs, renderKustomization } from './kustomize-lite';
-import { describeIntegrated } from './integration-status';
 
 const repo = path.resolve(__dirname, '..', '..');
 const k8sDir = path.join(repo, 'deploy', 'kubernetes');
@@ -258,8 +257,7 @@ describe('deploy/Dockerfile', () => {
   });
 });
 
-// The manifests pass --log-as-json and --dapr-graceful-shutdown-seconds, which the integration adds to the CLI.
-describeIntegrated('deploy/kubernetes', () => {
+describe('deploy/kubernetes', () => {
   test('every manifest is valid YAML with apiVersion, kind and name', () => {
     const files: string[] = [];
     const walk = (d: string): void => {

@@ -7,12 +7,10 @@ import { EtcdGrpcClient } from '../etcd/support/etcd-grpc-client';
 import { startSidecar, stateComponent } from '../support/sidecar';
 import type { Sidecar } from '../support/sidecar';
 import { find, parsePrometheusText, total } from './prom-text';
-import { describeIntegrated } from './integration-status';
 
 const STORE = 'statestore';
 
-// Needs the issue-7 integration (src/cli.ts, src/sidecar.ts): skipped until it lands.
-describeIntegrated('metrics endpoint', () => {
+describe('metrics endpoint', () => {
   let sc: Sidecar;
   let etcd: EtcdGrpcClient;
 

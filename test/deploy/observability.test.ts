@@ -184,6 +184,19 @@ describe('in-flight tracking', () => {
     expect(t.size).toBe(0);
   });
 
+  test('streams are not in flight, but can all be ended from the server side', () => {
+    const t = new InFlightTracker();
+    const ended: string[] = [];
+    const doneA = t.stream(() => ended.push('a'));
+    t.stream(() => ended.push('b'));
+    expect(t.size).toBe(0);
+    expect(t.openStreams).toBe(2);
+    doneA(); // a ended by itself
+    expect(t.endStreams()).toBe(1);
+    expect(ended).toEqual(['b']);
+    expect(t.openStreams).toBe(0);
+  });
+
   test('fastify requests are tracked until answered; the SSE watch route is not', async () => {
     const t = new InFlightTracker();
     const app = Fastify();

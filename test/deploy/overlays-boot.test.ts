@@ -15,7 +15,6 @@ import { startProcess } from '../support/processes';
 import type { RedisServer } from '../support/redis-server';
 import { startRedisServer } from '../support/redis-server';
 import { cliPath, repoRoot } from '../support/sidecar';
-import { describeIntegrated } from './integration-status';
 import type { K8sObject } from './kustomize-lite';
 import { renderKustomization } from './kustomize-lite';
 
@@ -133,8 +132,7 @@ async function boot(overlay: string, redis?: RedisServer): Promise<void> {
   }
 }
 
-// Needs the issue-7 integration (the manifests pass --log-as-json and --dapr-graceful-shutdown-seconds).
-describeIntegrated('overlays boot with their own arguments and components', () => {
+describe('overlays boot with their own arguments and components', () => {
   test.each(['embedded', 'classic-sidecar'])('%s', (overlay) => boot(overlay), 40_000);
 
   // CI installs redis-server (.ci/run); elsewhere this case is skipped.

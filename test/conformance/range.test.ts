@@ -308,6 +308,13 @@ describe.each(conformanceBackends)('$name: range', (backend) => {
     expect(none.more).toBe(false);
   });
 
+  test('a filter <= 0 is unset, as in etcd: negative bounds filter nothing (§2.4)', async () => {
+    const all = keys(await engine.range({ ...ALL }));
+    for (const f of ['minModRevision', 'maxModRevision', 'minCreateRevision', 'maxCreateRevision'] as const) {
+      expect(keys(await engine.range({ ...ALL, [f]: -1 }))).toEqual(all);
+    }
+  });
+
   test('filters apply before limit, then sort, then limit (§2.4)', async () => {
     const l1 = await engine.range({ ...ALL, minModRevision: 9, limit: 1 });
     expect(keys(l1)).toEqual(['b']);

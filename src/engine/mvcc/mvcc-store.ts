@@ -15,6 +15,7 @@ import type {
 } from '../contract';
 import { EngineError } from '../errors';
 import { interval, toBin, type KeyInterval } from '../key-range';
+import { effectiveSort, hasRevisionFilters, passesRevisionFilters, rangeFetchLimit } from '../range-rules';
 import { KeyIndex } from './key-index';
 import { NO_LEASE, Rec, toKeyValue, valueOf, visibleAt } from './record';
 
@@ -99,26 +100,15 @@ export class MvccStore {
     const rev = req.revision && req.revision > 0 ? req.revision : atRev;
     if (req.rangeEnd === undefined || req.rangeEnd.length === 0) return this.get(req, rev, headerRev);
     const limit = req.limit ?? 0;
-    const key = toBin(req.key);
-    const iv = interval(key, req.rangeEnd && toBin(req.rangeEnd));
-
-    let sortOrder = req.sortOrder ?? 'NONE';
-    const sortTarget = req.sortTarget ?? 'KEY';
-    if (sortTarget !== 'KEY' && sortOrder === 'NONE') sortOrder = 'ASCEND';
-    const needsSort = sortOrder !== 'NONE' && !(sortTarget === 'KEY' && sortOrder === 'ASCEND');
-    const filtered = this.hasFilters(req);
-    // Without sort or filters only limit+1 versions are needed; count still covers the whole range.
-    const fetchLimit = needsSort || filtered || limit <= 0 ? Infinity : limit + 1;
+    const iv = interval(toBin(req.key), req.rangeEnd && toBin(req.rangeEnd));
+    const sort = effectiveSort(req);
+    const filtered = hasRevisionFilters(req);
+    // Count always covers the whole range; the versions themselves only as far as rangeFetchLimit says.
+    const fetchLimit = rangeFetchLimit(req) || Infinity;
 
     let recs: Rec[] = [];
     let count = 0;
-    if (iv.end === undefined) {
-      const r = visibleAt(this.tree.get(key), rev);
-      if (r !== null) {
-        count = 1;
-        recs.push(r);
-      }
-    } else if (iv.end === null || iv.end > iv.start) {
+    if (iv.end === null || (iv.end !== undefined && iv.end > iv.start)) {
       this.tree.forRange(iv.start, iv.end, (_k, latest) => {
         const r = visibleAt(latest, rev);
         if (r === null) return;
@@ -129,15 +119,14 @@ export class MvccStore {
 
     if (req.countOnly) return { header: { revision: headerRev }, kvs: EMPTY_KVS, more: false, count };
 
-    if (filtered) recs = recs.filter((r) => passesFilters(r, req));
-    if (needsSort) sortRecs(recs, sortTarget, sortOrder === 'DESCEND');
+    if (filtered) recs = recs.filter((r) => passesRevisionFilters(req, r.modRev, r.createRev));
+    if (sort) sortRecs(recs, sort.target, sort.descend);
     let more = false;
     if (limit > 0 && recs.length > limit) {
       recs = recs.slice(0, limit);
       more = true;
     }
-    const single = iv.end === undefined ? req.key : undefined;
-    const kvs = recs.map((r) => toKeyValue(r, req.keysOnly === true, single));
+    const kvs = recs.map((r) => toKeyValue(r, req.keysOnly === true));
     return { header: { revision: headerRev }, kvs, more, count };
   }
 
@@ -147,21 +136,12 @@ export class MvccStore {
    */
   private get(req: RangeRequest, rev: number, headerRev: number): RangeResponse {
     const r = visibleAt(this.tree.get(toBin(req.key)), rev);
-    if (r === null || (this.hasFilters(req) && !passesFilters(r, req))) {
+    if (r === null || !passesRevisionFilters(req, r.modRev, r.createRev)) {
       return { header: { revision: headerRev }, kvs: EMPTY_KVS, more: false, count: r === null ? 0 : 1 };
     }
     const key = Buffer.isBuffer(req.key) ? req.key : undefined;
     const kvs = req.countOnly ? EMPTY_KVS : [toKeyValue(r, req.keysOnly === true, key)];
     return { header: { revision: headerRev }, kvs, more: false, count: 1 };
-  }
-
-  private hasFilters(req: RangeRequest): boolean {
-    return (
-      (req.minModRevision ?? 0) > 0 ||
-      (req.maxModRevision ?? 0) > 0 ||
-      (req.minCreateRevision ?? 0) > 0 ||
-      (req.maxCreateRevision ?? 0) > 0
-    );
   }
 
   /** Live versions in an interval at the newest revision, in key order. */
@@ -428,17 +408,6 @@ export class MvccStore {
     if (r.modRev > this.currentRev) this.currentRev = r.modRev;
     return r;
   }
-}
-
-/** etcd's filters; a bound <= 0 is unset, bounds are inclusive. */
-function passesFilters(r: Rec, req: RangeRequest): boolean {
-  const { maxModRevision: maxMod = 0, minModRevision: minMod = 0 } = req;
-  const { maxCreateRevision: maxCreate = 0, minCreateRevision: minCreate = 0 } = req;
-  if (maxMod > 0 && r.modRev > maxMod) return false;
-  if (minMod > 0 && r.modRev < minMod) return false;
-  if (maxCreate > 0 && r.createRev > maxCreate) return false;
-  if (minCreate > 0 && r.createRev < minCreate) return false;
-  return true;
 }
 
 function cmp<T>(a: T, b: T): number {

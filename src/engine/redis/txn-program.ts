@@ -11,7 +11,8 @@ import type {
 import { EngineError } from '../errors';
 import type { BlobTable } from './codec';
 import { decodeKvs, encodeRangeEnd, list, type ScriptAnswer } from './codec';
-import { fetchLimit, finishRange } from './range-results';
+import { rangeFetchLimit } from '../range-rules';
+import { finishRange } from './range-results';
 
 /**
  * Translation of (validated) Txn requests into the JSON program of the `txn` script, and of its answer back into
@@ -50,7 +51,7 @@ export function rangeProgram(r: RangeRequest, blobs: BlobTable): Record<string, 
     k: blobs.add(r.key),
     e: encodeRangeEnd(blobs, r.rangeEnd),
     rv: r.revision && r.revision > 0 ? r.revision : 0,
-    lim: fetchLimit(r),
+    lim: rangeFetchLimit(r),
     ko: Boolean(r.keysOnly),
     co: Boolean(r.countOnly),
   };

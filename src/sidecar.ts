@@ -20,13 +20,12 @@ import { openComponents } from './components/component-set';
 import type { Engine } from './engine/contract';
 import { Server as GrpcServer } from '@grpc/grpc-js';
 import { createLogger } from './observability/logger';
-import { StatecarMetrics, instrumentFastify } from './observability/metrics';
+import { StatecarMetrics } from './observability/metrics';
+import { grpcCallInterceptor, instrumentHttp } from './observability/call-accounting';
 import {
   DEFAULT_GRACEFUL_SHUTDOWN_SECONDS,
   InFlightTracker,
-  grpcInFlightInterceptor,
   shutdownGracefully,
-  trackFastifyInFlight,
 } from './observability/shutdown';
 
 /** Everything the sidecar needs; the CLI builds it from daprd's flags. */
@@ -130,20 +129,15 @@ export class Sidecar {
       const etcdEngine = components.etcdEngine;
       const etcdRegistrar = etcdEngine ? etcdServiceRegistrar(etcdEngine) : undefined;
       const ports: { http: number; grpc: number; etcd?: number; metrics?: number } = { http: 0, grpc: 0 };
-      const interceptors = [
-        ...(metrics ? [metrics.grpcInterceptor()] : []),
-        grpcInFlightInterceptor(inFlight),
-      ];
+      // One bookkeeping layer for in-flight tracking and metrics: each interceptor or hook costs on every call.
+      const interceptors = [grpcCallInterceptor({ inFlight, metrics })];
 
       // HTTP: one fastify instance per listen address (a server binds one address).
       for (const host of config.listenAddresses) {
         const app = createHttpServer(
           ctx,
           [(a) => registerWatchRoute(a, (name) => components.engineOf(name))],
-          [
-            ...(metrics ? [(a: FastifyInstance) => instrumentFastify(a, metrics)] : []),
-            (a) => trackFastifyInFlight(a, inFlight),
-          ],
+          [(a) => instrumentHttp(a, { inFlight, metrics })],
         );
         listeners.http.push(app);
         await app.listen({ host, port: ports.http || config.httpPort });

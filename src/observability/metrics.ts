@@ -7,15 +7,14 @@
  * - store health: operation latencies by store and operation, live watchers, leases, current and compacted revision,
  *   key count and database size (`statecar_store_*`).
  *
- * Traffic is counted by hooks ({@link instrumentFastify}, {@link StatecarMetrics.grpcInterceptor}); store operations by
+ * Traffic is counted by the call bookkeeping (`call-accounting.ts`: one fastify hook set, one gRPC interceptor); store
+ * operations by
  * wrapping each engine ({@link StatecarMetrics.instrumentEngine}). The store gauges are read from the engines'
  * `status()` when Prometheus scrapes, not on every write, so they cost nothing between scrapes.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as grpc from '@grpc/grpc-js';
-import type { FastifyInstance } from 'fastify';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type {
   CompactRequest,
   DeleteRangeRequest,
@@ -30,6 +29,7 @@ import type {
   WatchSink,
   Watcher,
 } from '../engine/contract';
+import { FastCounter, FastHistogram, type HistogramChild } from './fast-metrics';
 
 /**
  * Latency buckets in seconds: from 0.5 ms (a memory read) to 10 s (a slow Redis or a stalled disk). Prometheus
@@ -78,17 +78,20 @@ export class StatecarMetrics {
   /** Serve this registry's text (`registry.metrics()`) on `/metrics`. */
   readonly registry: Registry;
   /** HTTP API requests, by coarse API, method, route pattern and status. */
-  readonly httpRequests: Counter<HttpLabels>;
+  readonly httpRequests: FastCounter<HttpLabels>;
   /** HTTP API latency (request received → response sent). */
-  readonly httpLatency: Histogram<HttpLabels>;
+  readonly httpLatency: FastHistogram<HttpLabels>;
   /** gRPC API calls by API (dapr, etcd), full method and status code name. */
-  readonly grpcRequests: Counter<GrpcLabels>;
+  readonly grpcRequests: FastCounter<GrpcLabels>;
   /** gRPC unary call latency (streams are left out: their duration is the client's choice). */
-  readonly grpcLatency: Histogram<GrpcLabels>;
-  /** Requests and unary calls currently being served (what a graceful shutdown waits for). */
-  readonly inFlight: Gauge<'protocol'>;
+  readonly grpcLatency: FastHistogram<GrpcLabels>;
+  /**
+   * Requests and unary calls currently being served (what a graceful shutdown waits for), by protocol: plain numbers
+   * kept by the call bookkeeping and read into the `statecar_inflight_requests` gauge at scrape time.
+   */
+  readonly inFlightCalls = { http: 0, grpc: 0 };
   /** Engine operation latency by store, backend, operation and outcome (`ok` / `error`). */
-  readonly storeLatency: Histogram<StoreLabels | 'op' | 'outcome'>;
+  readonly storeLatency: FastHistogram<StoreLabels | 'op' | 'outcome'>;
   private readonly engines: WatchedEngine[] = [];
 
   constructor(opts: StatecarMetricsOptions = {}) {
@@ -100,39 +103,44 @@ export class StatecarMetrics {
       collectDefaultMetrics({ register: this.registry });
     }
     const registers = [this.registry];
-    this.httpRequests = new Counter({
+    this.httpRequests = new FastCounter({
       name: 'statecar_http_requests_total',
       help: 'HTTP API requests by API, method, route and response status',
       labelNames: ['api', 'method', 'route', 'status'],
       registers,
     });
-    this.httpLatency = new Histogram({
+    this.httpLatency = new FastHistogram({
       name: 'statecar_http_request_duration_seconds',
       help: 'HTTP API request latency by API, method, route and response status',
       labelNames: ['api', 'method', 'route', 'status'],
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.grpcRequests = new Counter({
+    this.grpcRequests = new FastCounter({
       name: 'statecar_grpc_requests_total',
       help: 'gRPC API calls by API, method and status code',
       labelNames: ['api', 'method', 'code'],
       registers,
     });
-    this.grpcLatency = new Histogram({
+    this.grpcLatency = new FastHistogram({
       name: 'statecar_grpc_request_duration_seconds',
       help: 'gRPC API unary call latency by API, method and status code',
       labelNames: ['api', 'method', 'code'],
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.inFlight = new Gauge({
+    const inFlightCalls = this.inFlightCalls;
+    new Gauge({
       name: 'statecar_inflight_requests',
       help: 'HTTP requests and gRPC unary calls being served',
       labelNames: ['protocol'],
       registers,
+      collect() {
+        this.set({ protocol: 'http' }, inFlightCalls.http);
+        this.set({ protocol: 'grpc' }, inFlightCalls.grpc);
+      },
     });
-    this.storeLatency = new Histogram({
+    this.storeLatency = new FastHistogram({
       name: 'statecar_store_operation_duration_seconds',
       help: 'State store (engine) operation latency by store, backend, operation and outcome',
       labelNames: ['store', 'backend', 'op', 'outcome'],
@@ -218,37 +226,6 @@ export class StatecarMetrics {
     return this.registry.metrics();
   }
 
-  /** A grpc-js server interceptor recording every call; pass it in the server's `interceptors` option. */
-  grpcInterceptor(): grpc.ServerInterceptor {
-    return (descriptor, call) => {
-      const method = descriptor.path.replace(/^\//, '');
-      const api = grpcApiOf(method);
-      const streaming = descriptor.requestStream || descriptor.responseStream;
-      const started = process.hrtime.bigint();
-      if (!streaming) this.inFlight.inc({ protocol: 'grpc' });
-      let done = false;
-      const finish = (code: string): void => {
-        if (done) return;
-        done = true;
-        this.grpcRequests.inc({ api, method, code });
-        if (!streaming) {
-          this.inFlight.dec({ protocol: 'grpc' });
-          this.grpcLatency.observe({ api, method, code }, seconds(started));
-        }
-      };
-      return new grpc.ServerInterceptingCall(call, {
-        start: (next) =>
-          next({
-            onCancel: () => finish('CANCELLED'),
-          }),
-        sendStatus: (status, next) => {
-          finish(grpc.status[status.code ?? grpc.status.UNKNOWN] ?? String(status.code));
-          next(status);
-        },
-      });
-    };
-  }
-
   /** Serve this registry on `GET /metrics`; see {@link startMetricsServer}. */
   listen(port: number, host?: string): Promise<http.Server> {
     return startMetricsServer(this.registry, port, host);
@@ -256,7 +233,7 @@ export class StatecarMetrics {
 }
 
 /** `dapr.proto.runtime.v1.Dapr/GetState` → `dapr`; `etcdserverpb.KV/Range` → `etcd`. */
-function grpcApiOf(method: string): string {
+export function grpcApiOf(method: string): string {
   if (method.startsWith('dapr.')) return 'dapr';
   if (
     method.startsWith('etcdserverpb.') ||
@@ -269,10 +246,6 @@ function grpcApiOf(method: string): string {
   return 'other';
 }
 
-function seconds(since: bigint): number {
-  return Number(process.hrtime.bigint() - since) / 1e9;
-}
-
 /**
  * The coarse API of an HTTP route, for dashboards that want "state vs lock vs metadata" without listing routes:
  * `/v1.0/state/:store/:key` → `state`, `/v1.0-alpha1/state/:store/watch` → `watch`, unmatched → `unknown`.
@@ -283,41 +256,6 @@ export function httpApiOf(route: string | undefined): string {
   const m = /^\/v1\.0[^/]*\/([a-z]+)/.exec(route);
   if (!m) return 'unknown';
   return m[1] === 'healthz' ? 'health' : m[1];
-}
-
-/**
- * Add hooks to a fastify instance (before it listens) that count every request by coarse API, method, route pattern
- * (never the raw URL: keys would make unbounded label values) and status, with its latency. The SSE watch is counted
- * when it ends but kept out of the latency histogram and the in-flight gauge: it lasts as long as the client wants.
- */
-export function instrumentFastify(app: FastifyInstance, metrics: StatecarMetrics): void {
-  const started = new WeakMap<object, { at: bigint; inFlight: boolean }>();
-  const leave = (req: object): void => {
-    const s = started.get(req);
-    if (!s || !s.inFlight) return;
-    s.inFlight = false;
-    metrics.inFlight.dec({ protocol: 'http' });
-  };
-  app.addHook('onRequest', async (req) => {
-    const inFlight = httpApiOf(req.routeOptions.url) !== 'watch';
-    if (inFlight) metrics.inFlight.inc({ protocol: 'http' });
-    started.set(req, { at: process.hrtime.bigint(), inFlight });
-  });
-  app.addHook('onResponse', async (req, reply) => {
-    const route = req.routeOptions.url ?? 'unmatched';
-    const labels = {
-      api: httpApiOf(req.routeOptions.url),
-      method: req.method,
-      route,
-      status: String(reply.statusCode),
-    };
-    metrics.httpRequests.inc(labels);
-    const s = started.get(req);
-    if (s && labels.api !== 'watch') metrics.httpLatency.observe(labels, seconds(s.at));
-    leave(req);
-  });
-  // A client that disconnects before the response is sent never reaches onResponse.
-  app.addHook('onRequestAbort', async (req) => leave(req));
 }
 
 /**
@@ -365,11 +303,13 @@ export function boundPort(server: http.Server): number {
  */
 export class InstrumentedEngine implements Engine {
   private watchers = 0;
+  /** Latency children by operation, resolved on first use (see fast-metrics.ts for why they are kept). */
+  private readonly ops = new Map<string, { ok: HistogramChild; error: HistogramChild }>();
 
   constructor(
     private readonly inner: Engine,
     private readonly store: string,
-    private readonly latency: Histogram<StoreLabels | 'op' | 'outcome'>,
+    private readonly latency: FastHistogram<StoreLabels | 'op' | 'outcome'>,
   ) {}
 
   /** The wrapped engine's backend name. */
@@ -382,16 +322,37 @@ export class InstrumentedEngine implements Engine {
     return this.watchers;
   }
 
-  private async timed<T>(op: string, run: () => Promise<T>): Promise<T> {
-    const started = process.hrtime.bigint();
-    let outcome = 'error';
-    try {
-      const result = await run();
-      outcome = 'ok';
-      return result;
-    } finally {
-      this.latency.observe({ store: this.store, backend: this.inner.backend, op, outcome }, seconds(started));
+  private timersOf(op: string): { ok: HistogramChild; error: HistogramChild } {
+    let t = this.ops.get(op);
+    if (!t) {
+      const labels = (outcome: string) => ({ store: this.store, backend: this.inner.backend, op, outcome });
+      t = { ok: this.latency.child(labels('ok')), error: this.latency.child(labels('error')) };
+      this.ops.set(op, t);
     }
+    return t;
+  }
+
+  /** Run one operation and record its latency under `ok` or `error` (a synchronous throw counts as an error). */
+  private timed<T>(op: string, run: () => Promise<T>): Promise<T> {
+    const timers = this.timersOf(op);
+    const started = performance.now();
+    let result: Promise<T>;
+    try {
+      result = run();
+    } catch (err) {
+      timers.error.observe((performance.now() - started) / 1000);
+      return Promise.reject(err as Error);
+    }
+    return result.then(
+      (value) => {
+        timers.ok.observe((performance.now() - started) / 1000);
+        return value;
+      },
+      (err: unknown) => {
+        timers.error.observe((performance.now() - started) / 1000);
+        throw err;
+      },
+    );
   }
 
   range(req: RangeRequest) {

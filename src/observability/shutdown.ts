@@ -13,8 +13,6 @@
  * servers finish closing (else the watch streams would be cut without their cancel, and a server's close waits for
  * them). Long-lived streams (watches, lease keep-alives) are therefore not counted as in flight.
  */
-import * as grpc from '@grpc/grpc-js';
-import type { FastifyInstance } from 'fastify';
 
 /** daprd's default for `--dapr-graceful-shutdown-seconds`. */
 export const DEFAULT_GRACEFUL_SHUTDOWN_SECONDS = 5;
@@ -67,15 +65,25 @@ export class InFlightTracker {
     return this.count;
   }
 
+  /** Note a request starting; call {@link leave} exactly once when it ends. */
+  enter(): void {
+    this.count++;
+  }
+
+  /** Note a request started with {@link enter} ending. */
+  leave(): void {
+    this.count--;
+    if (this.count === 0 && this.waiters.length > 0) for (const w of this.waiters.splice(0)) w();
+  }
+
   /** Note a request starting; returns the function to call when it ends (calling it twice is harmless). */
   begin(): () => void {
-    this.count++;
+    this.enter();
     let ended = false;
     return () => {
       if (ended) return;
       ended = true;
-      this.count--;
-      if (this.count === 0) for (const w of this.waiters.splice(0)) w();
+      this.leave();
     };
   }
 
@@ -102,55 +110,6 @@ export class InFlightTracker {
 /** True for routes whose response stays open until the client leaves (the SSE watch). */
 export function isLongLivedRoute(route: string | undefined): boolean {
   return route !== undefined && /\/watch$/.test(route);
-}
-
-/** Track every HTTP request of `app` except long-lived ones in `tracker` (add before the app listens). */
-export function trackFastifyInFlight(app: FastifyInstance, tracker: InFlightTracker): void {
-  const ends = new WeakMap<object, () => void>();
-  const end = (req: object): void => {
-    ends.get(req)?.();
-    ends.delete(req);
-  };
-  app.addHook('onRequest', async (req) => {
-    if (!isLongLivedRoute(req.routeOptions.url)) ends.set(req, tracker.begin());
-  });
-  app.addHook('onResponse', async (req) => end(req));
-  // A client that disconnects first never reaches onResponse.
-  app.addHook('onRequestAbort', async (req) => end(req));
-}
-
-/**
- * A grpc-js server interceptor tracking unary calls in `tracker`. Streams (etcd's Watch and LeaseKeepAlive) last as
- * long as the client wants, so they are not waited for: the engines' close sends their cancel, and
- * {@link InFlightTracker.endStreams} ends what is still open.
- */
-export function grpcInFlightInterceptor(tracker: InFlightTracker): grpc.ServerInterceptor {
-  return (descriptor, call) => {
-    if (descriptor.requestStream || descriptor.responseStream) {
-      // Streams are registered so a shutdown can end them with UNAVAILABLE (what clients retry elsewhere on): the
-      // server's forceShutdown() does not reliably cut open sessions once tryShutdown() has started.
-      let ended = (): void => undefined;
-      const intercepting = new grpc.ServerInterceptingCall(call, {
-        start: (next) => next({ onCancel: () => ended() }),
-        sendStatus: (status, next) => {
-          ended();
-          next(status);
-        },
-      });
-      ended = tracker.stream(() =>
-        intercepting.sendStatus({ code: grpc.status.UNAVAILABLE, details: 'statecar is shutting down' }),
-      );
-      return intercepting;
-    }
-    const end = tracker.begin();
-    return new grpc.ServerInterceptingCall(call, {
-      start: (next) => next({ onCancel: end }),
-      sendStatus: (status, next) => {
-        end();
-        next(status);
-      },
-    });
-  };
 }
 
 /** The steps of a shutdown, provided by the sidecar. */

@@ -8,20 +8,9 @@ import Fastify from 'fastify';
 import { createEmbeddedEngine } from '../../src/engine';
 import type { WatchMessage } from '../../src/engine/contract';
 import { createLogger, formatLogLine } from '../../src/observability/logger';
-import {
-  StatecarMetrics,
-  boundPort,
-  httpApiOf,
-  instrumentFastify,
-  startMetricsServer,
-} from '../../src/observability/metrics';
-import {
-  InFlightTracker,
-  ShutdownCoordinator,
-  grpcInFlightInterceptor,
-  shutdownGracefully,
-  trackFastifyInFlight,
-} from '../../src/observability/shutdown';
+import { grpcCallInterceptor, instrumentHttp } from '../../src/observability/call-accounting';
+import { StatecarMetrics, boundPort, httpApiOf, startMetricsServer } from '../../src/observability/metrics';
+import { InFlightTracker, ShutdownCoordinator, shutdownGracefully } from '../../src/observability/shutdown';
 import { find, parsePrometheusText } from './prom-text';
 
 const b = (s: string) => Buffer.from(s);
@@ -130,7 +119,7 @@ describe('metrics', () => {
     const metrics = new StatecarMetrics();
     const app = Fastify();
     app.get('/v1.0/state/:storeName/:key', async () => 'v');
-    instrumentFastify(app, metrics);
+    instrumentHttp(app, { metrics });
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     const server = await startMetricsServer(metrics.registry, 0, '127.0.0.1');
     try {
@@ -207,7 +196,7 @@ describe('in-flight tracking', () => {
       return 'done';
     });
     app.get('/v1.0-alpha1/state/:store/watch', async () => 'stream');
-    trackFastifyInFlight(app, t);
+    instrumentHttp(app, { inFlight: t });
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     try {
       await fetch(`${url}/v1.0-alpha1/state/s/watch`);
@@ -238,7 +227,7 @@ describe('in-flight tracking', () => {
       },
     };
     let seenInFlight = -1;
-    const server = new grpc.Server({ interceptors: [grpcInFlightInterceptor(t), metrics.grpcInterceptor()] });
+    const server = new grpc.Server({ interceptors: [grpcCallInterceptor({ inFlight: t, metrics })] });
     server.addService(service, {
       Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
         seenInFlight = t.size;

@@ -11,7 +11,17 @@ import { DaprError } from '../dapr-errors';
 function rawSegments(req: FastifyRequest): string[] {
   const url = req.raw.url ?? req.url;
   const q = url.indexOf('?');
-  return (q < 0 ? url : url.slice(0, q)).split('/').filter((s) => s !== '');
+  const end = q < 0 ? url.length : q;
+  // A scan instead of split + filter: this runs on every request, and the usual path has four segments.
+  const out: string[] = [];
+  let i = 0;
+  while (i < end) {
+    let j = url.indexOf('/', i);
+    if (j < 0 || j > end) j = end;
+    if (j > i) out.push(url.slice(i, j));
+    i = j + 1;
+  }
+  return out;
 }
 
 /** Go's url.QueryUnescape: `+` is a space, `%XX` a byte. An invalid escape is a malformed request. */

@@ -109,7 +109,7 @@ export function registerStateRoutes(app: FastifyInstance, ctx: DaprApiContext): 
     if (!entry.data || entry.data.length === 0) return reply.code(204).send();
     reply.header('content-type', 'application/json');
     if (entry.etag) reply.header('etag', entry.etag);
-    for (const [k, v] of Object.entries(entry.metadata)) reply.header(`metadata.${k}`, v);
+    for (const k in entry.metadata) reply.header(`metadata.${k}`, entry.metadata[k]);
     return reply.code(200).send(entry.data);
   });
 

@@ -1,0 +1,203 @@
+/**
+ * Per-call bookkeeping of both APIs, done once per call: in-flight tracking (what a graceful shutdown waits for) and,
+ * when metrics are on, request counts and latency. One fastify hook set and one gRPC interceptor do both, because
+ * every hook and every interceptor layer costs on every call: on the GET path the bookkeeping used to cost more than
+ * the store read.
+ *
+ * Labels never carry a raw URL or key: HTTP requests are labelled by route pattern (keys would make unbounded label
+ * values), gRPC calls by full method name. Label children are resolved once per distinct label set and kept.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { CounterChild, HistogramChild } from './fast-metrics';
+import { grpcApiOf, httpApiOf, type StatecarMetrics } from './metrics';
+import { isLongLivedRoute, type InFlightTracker } from './shutdown';
+
+/** What the bookkeeping records into; either may be absent. */
+export interface CallAccounting {
+  /** Requests being served, for the graceful shutdown. */
+  inFlight?: InFlightTracker;
+  /** Prometheus metrics (`--enable-metrics`). */
+  metrics?: StatecarMetrics;
+}
+
+/** A count and a latency of one label set. */
+interface CallSeries {
+  readonly count: CounterChild;
+  readonly latency: HistogramChild;
+}
+
+/** What is known of one HTTP route pattern (or of unmatched requests). */
+interface RouteInfo {
+  readonly api: string;
+  readonly route: string;
+  /** The SSE watch: counted when it ends, but neither in flight nor in the latency histogram. */
+  readonly longLived: boolean;
+  /** Series by `method status`. */
+  readonly series: Map<string, CallSeries>;
+}
+
+/** Per-request fields (declared with `decorateRequest` so every request object keeps one shape). */
+interface AccountedRequest {
+  statecarStartMs: number;
+  statecarInFlight: boolean;
+}
+
+/** Seconds since `startMs` (a `performance.now()` reading). */
+function secondsSince(startMs: number): number {
+  return (performance.now() - startMs) / 1000;
+}
+
+/**
+ * Add the bookkeeping hooks to a fastify instance before it listens. Every request except the SSE watch is in flight
+ * from `onRequest` until `onResponse`, or until the client aborts.
+ */
+export function instrumentHttp(app: FastifyInstance, acct: CallAccounting): void {
+  const { inFlight, metrics } = acct;
+  const routes = new Map<string, RouteInfo>();
+  const routeOf = (req: FastifyRequest): RouteInfo => {
+    const url = req.routeOptions.url;
+    const key = url ?? '';
+    let info = routes.get(key);
+    if (!info) {
+      info = { api: httpApiOf(url), route: url ?? 'unmatched', longLived: isLongLivedRoute(url), series: new Map() };
+      routes.set(key, info);
+    }
+    return info;
+  };
+  const leave = (r: AccountedRequest): void => {
+    if (!r.statecarInFlight) return;
+    r.statecarInFlight = false;
+    inFlight?.leave();
+    if (metrics) metrics.inFlightCalls.http--;
+  };
+
+  app.decorateRequest('statecarStartMs', 0);
+  app.decorateRequest('statecarInFlight', false);
+  app.addHook('onRequest', (req, _reply, done) => {
+    const r = req as unknown as AccountedRequest;
+    if (!routeOf(req).longLived) {
+      r.statecarInFlight = true;
+      inFlight?.enter();
+      if (metrics) metrics.inFlightCalls.http++;
+    }
+    if (metrics) r.statecarStartMs = performance.now();
+    done();
+  });
+  app.addHook('onResponse', (req, reply, done) => {
+    const r = req as unknown as AccountedRequest;
+    leave(r);
+    if (metrics) {
+      const info = routeOf(req);
+      const key = `${req.method} ${reply.statusCode}`;
+      let s = info.series.get(key);
+      if (!s) {
+        const labels = { api: info.api, method: req.method, route: info.route, status: String(reply.statusCode) };
+        s = { count: metrics.httpRequests.child(labels), latency: metrics.httpLatency.child(labels) };
+        info.series.set(key, s);
+      }
+      s.count.inc();
+      if (!info.longLived) s.latency.observe(secondsSince(r.statecarStartMs));
+    }
+    done();
+  });
+  // A client that disconnects before the response is sent never reaches onResponse.
+  app.addHook('onRequestAbort', (req, done) => {
+    leave(req as unknown as AccountedRequest);
+    done();
+  });
+}
+
+/** What is known of one gRPC method. */
+interface MethodInfo {
+  readonly api: string;
+  readonly method: string;
+  readonly streaming: boolean;
+  /** Series by status code. */
+  readonly series: Map<number, CallSeries>;
+}
+
+/**
+ * One grpc-js server interceptor doing the bookkeeping of every call; put it first in the server's `interceptors` so
+ * calls that a later interceptor rejects (the API token check) are counted too.
+ *
+ * Unary calls are in flight until their status is sent. Streams (etcd's Watch and LeaseKeepAlive) last as long as
+ * the client wants, so they are not waited for; they are registered with the tracker instead, so a shutdown can end
+ * them with UNAVAILABLE (what clients retry elsewhere on): the server's forceShutdown() does not reliably cut open
+ * sessions once tryShutdown() has started. Streams are counted when they end, without latency.
+ */
+export function grpcCallInterceptor(acct: CallAccounting): grpc.ServerInterceptor {
+  const { inFlight, metrics } = acct;
+  const methods = new Map<string, MethodInfo>();
+  const seriesOf = (info: MethodInfo, code: number): CallSeries | undefined => {
+    if (!metrics) return undefined;
+    let s = info.series.get(code);
+    if (!s) {
+      const labels = { api: info.api, method: info.method, code: grpc.status[code] ?? String(code) };
+      s = { count: metrics.grpcRequests.child(labels), latency: metrics.grpcLatency.child(labels) };
+      info.series.set(code, s);
+    }
+    return s;
+  };
+
+  return (descriptor, call) => {
+    let info = methods.get(descriptor.path);
+    if (!info) {
+      const method = descriptor.path.replace(/^\//, '');
+      info = {
+        api: grpcApiOf(method),
+        method,
+        streaming: descriptor.requestStream || descriptor.responseStream,
+        series: new Map(),
+      };
+      methods.set(descriptor.path, info);
+    }
+    const m = info;
+
+    if (m.streaming) {
+      let ended = false;
+      let unregister = (): void => undefined;
+      const end = (code: number): void => {
+        if (ended) return;
+        ended = true;
+        unregister();
+        seriesOf(m, code)?.count.inc();
+      };
+      const intercepting = new grpc.ServerInterceptingCall(call, {
+        start: (next) => next({ onCancel: () => end(grpc.status.CANCELLED) }),
+        sendStatus: (status, next) => {
+          end(status.code ?? grpc.status.UNKNOWN);
+          next(status);
+        },
+      });
+      if (inFlight) {
+        unregister = inFlight.stream(() =>
+          intercepting.sendStatus({ code: grpc.status.UNAVAILABLE, details: 'statecar is shutting down' }),
+        );
+      }
+      return intercepting;
+    }
+
+    inFlight?.enter();
+    if (metrics) metrics.inFlightCalls.grpc++;
+    const startMs = metrics ? performance.now() : 0;
+    let finished = false;
+    const finish = (code: number): void => {
+      if (finished) return;
+      finished = true;
+      inFlight?.leave();
+      if (!metrics) return;
+      metrics.inFlightCalls.grpc--;
+      const s = seriesOf(m, code)!;
+      s.count.inc();
+      s.latency.observe(secondsSince(startMs));
+    };
+    return new grpc.ServerInterceptingCall(call, {
+      start: (next) => next({ onCancel: () => finish(grpc.status.CANCELLED) }),
+      sendStatus: (status, next) => {
+        finish(status.code ?? grpc.status.UNKNOWN);
+        next(status);
+      },
+    });
+  };
+}

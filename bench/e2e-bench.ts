@@ -42,6 +42,11 @@ export interface E2eComparison {
   subject: string;
   reference: string;
   ratio: number;
+  /**
+   * The same comparison in requests per CPU-second of each server. On a shared machine other load slows a round
+   * down and shows in throughput, much less in what each request cost; the two ratios apart mean the run was noisy.
+   */
+  cpuRatio?: number;
   target?: { description: string; met: boolean };
 }
 
@@ -348,11 +353,13 @@ export async function runE2e(o: E2eOptions): Promise<E2eResults> {
       rows.push(...wRows);
       for (const [a, b, name, target] of w.ratios) {
         const ratio = wRows[a].reqPerSec / wRows[b].reqPerSec;
+        const cpuRatio = wRows[a].reqPerCpuSec / wRows[b].reqPerCpuSec;
         comparisons.push({
           name,
           subject: `${wRows[a].server}, ${w.title}`,
           reference: `${wRows[b].server}, ${w.title}`,
           ratio,
+          cpuRatio: Number.isFinite(cpuRatio) ? cpuRatio : undefined,
           target: target?.(ratio),
         });
       }

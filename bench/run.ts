@@ -116,7 +116,8 @@ async function main(): Promise<void> {
     console.log('\nTargets and ratios (same run):');
     for (const c of e2e.comparisons) {
       const t = c.target ? ` -> ${c.target.met ? 'MET' : 'NOT MET'} (${c.target.description})` : '';
-      console.log(`  ${c.name}: ${c.ratio.toFixed(2)}x${t}`);
+      const perCpu = c.cpuRatio !== undefined ? ` (per CPU-second: ${c.cpuRatio.toFixed(2)}x)` : '';
+      console.log(`  ${c.name}: ${c.ratio.toFixed(2)}x${perCpu}${t}`);
     }
   }
 

@@ -60,7 +60,12 @@ export function instrumentHttp(app: FastifyInstance, acct: CallAccounting): void
     const key = url ?? '';
     let info = routes.get(key);
     if (!info) {
-      info = { api: httpApiOf(url), route: url ?? 'unmatched', longLived: isLongLivedRoute(url), series: new Map() };
+      info = {
+        api: httpApiOf(url),
+        route: url ?? 'unmatched',
+        longLived: isLongLivedRoute(url),
+        series: new Map(),
+      };
       routes.set(key, info);
     }
     return info;
@@ -92,7 +97,12 @@ export function instrumentHttp(app: FastifyInstance, acct: CallAccounting): void
       const key = `${req.method} ${reply.statusCode}`;
       let s = info.series.get(key);
       if (!s) {
-        const labels = { api: info.api, method: req.method, route: info.route, status: String(reply.statusCode) };
+        const labels = {
+          api: info.api,
+          method: req.method,
+          route: info.route,
+          status: String(reply.statusCode),
+        };
         s = { count: metrics.httpRequests.child(labels), latency: metrics.httpLatency.child(labels) };
         info.series.set(key, s);
       }

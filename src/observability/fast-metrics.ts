@@ -175,7 +175,11 @@ export class FastHistogram<L extends string> extends FastMetric<L, HistogramStat
     let cumulative = 0;
     for (let i = 0; i < this.bounds.length; i++) {
       cumulative += state.counts[i];
-      out.push({ metricName: `${this.name}_bucket`, labels: { ...labels, le: this.bounds[i] }, value: cumulative });
+      out.push({
+        metricName: `${this.name}_bucket`,
+        labels: { ...labels, le: this.bounds[i] },
+        value: cumulative,
+      });
     }
     out.push({ metricName: `${this.name}_bucket`, labels: { ...labels, le: '+Inf' }, value: state.count });
     out.push({ metricName: `${this.name}_sum`, labels, value: state.sum });

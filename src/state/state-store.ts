@@ -222,6 +222,15 @@ export class DaprStateStore {
   }
 
   private async perItem<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+    // One item (the usual save) needs no settling of a batch: its error is the joined error of a batch of one.
+    if (items.length === 1) {
+      try {
+        await fn(items[0]);
+      } catch (err) {
+        throw joinItemErrors([toStateError(err)]);
+      }
+      return;
+    }
     const results = await Promise.allSettled(items.map(fn));
     const errors = results.flatMap((r) => (r.status === 'rejected' ? [toStateError(r.reason)] : []));
     if (errors.length > 0) throw joinItemErrors(errors);
@@ -272,6 +281,8 @@ export class DaprStateStore {
   }
 
   private async releasePrevLeases(prev: (KeyValue | undefined)[]): Promise<void> {
+    // Most overwritten values had no TTL: nothing to release, so skip building and awaiting a batch of nothing.
+    if (!prev.some((kv) => kv !== undefined && kv.lease !== 0n)) return;
     await Promise.all(
       prev.map((kv) => (kv && kv.lease !== 0n ? this.clock.releaseIfUnused(kv.lease) : undefined)),
     );

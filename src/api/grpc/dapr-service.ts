@@ -124,6 +124,50 @@ function parseGetState(request: unknown): z.infer<typeof getStateSchema> {
   return parse(getStateSchema, request);
 }
 
+/** A state item shaped as {@link stateItemSchema} accepts it, checked without zod. */
+function isPlainStateItem(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  const { key, value, etag, metadata, options } = v as Record<string, unknown>;
+  if (typeof key !== 'string' || !Buffer.isBuffer(value)) return false;
+  if (metadata !== undefined && !isStringRecord(metadata)) return false;
+  if (etag !== undefined && etag !== null) {
+    if (typeof etag !== 'object' || typeof (etag as Record<string, unknown>).value !== 'string') return false;
+  }
+  if (options !== undefined && options !== null) {
+    if (typeof options !== 'object') return false;
+    const { concurrency, consistency } = options as Record<string, unknown>;
+    if (!Number.isSafeInteger(concurrency) || !Number.isSafeInteger(consistency)) return false;
+  }
+  return true;
+}
+
+/**
+ * SaveState is the hot write: as {@link parseGetState}, well-typed requests (all that proto-loader or the fast
+ * codec produce) skip zod, and the rest goes through {@link parse} for the usual error messages.
+ */
+function parseSaveState(request: unknown): z.infer<typeof saveStateSchema> {
+  if (typeof request === 'object' && request !== null) {
+    const { storeName, states } = request as Record<string, unknown>;
+    if (typeof storeName === 'string' && Array.isArray(states) && states.every(isPlainStateItem)) {
+      const items = states as z.infer<typeof stateItemSchema>[];
+      return {
+        storeName,
+        states: items.map((s) => ({
+          key: s.key,
+          value: s.value,
+          etag: s.etag === undefined || s.etag === null ? s.etag : { value: s.etag.value },
+          metadata: s.metadata ?? {},
+          options:
+            s.options === undefined || s.options === null
+              ? s.options
+              : { concurrency: s.options.concurrency, consistency: s.options.consistency },
+        })),
+      };
+    }
+  }
+  return parse(saveStateSchema, request);
+}
+
 /** A unary handler body: request object in, response object out (errors are thrown). */
 type Handler = (request: unknown, call: grpc.ServerUnaryCall<unknown, unknown>) => Promise<unknown>;
 
@@ -164,7 +208,7 @@ export function daprServiceImplementation(ctx: DaprApiContext): grpc.UntypedServ
     },
 
     async SaveState(request) {
-      const req = parse(saveStateSchema, request);
+      const req = parseSaveState(request);
       const { store } = stateStoreOrThrow(ctx, req.storeName);
       if (req.states.length === 0) return {};
       const items: SaveItem[] = req.states.map((s) => {

@@ -8,7 +8,9 @@ import * as protoLoader from '@grpc/proto-loader';
 import type { DaprApiContext } from '../api-context';
 import { apiTokenInterceptor } from './auth-interceptor';
 import { daprServiceImplementation } from './dapr-service';
+import { DAPR_FAST_CODECS } from './dapr-fast-codec';
 import { protoRoot } from './proto-path';
+import { withFastCodecs, type MethodMap } from './wire/fast-codecs';
 
 /** Adds a service to the server. */
 export type GrpcRegistrar = (server: grpc.Server) => void;
@@ -34,6 +36,21 @@ export function daprServiceDefinition(): grpc.ServiceDefinition {
   };
   daprService = pkg.dapr.proto.runtime.v1.Dapr.service;
   return daprService;
+}
+
+let fastDaprService: grpc.ServiceDefinition | undefined;
+
+/**
+ * The Dapr service definition statecar serves: {@link daprServiceDefinition} with hand-written codecs on the hot
+ * state methods (same objects and bytes, see dapr-fast-codec.ts). The plain definition stays as it is for clients
+ * and for the benchmark's do-nothing floor, which measures proto-loader's own cost.
+ */
+export function fastDaprServiceDefinition(): grpc.ServiceDefinition {
+  fastDaprService ??= withFastCodecs(
+    daprServiceDefinition() as MethodMap,
+    DAPR_FAST_CODECS,
+  ) as grpc.ServiceDefinition;
+  return fastDaprService;
 }
 
 /**
@@ -66,7 +83,7 @@ export function createGrpcServer(
     ...(ctx.apiToken !== undefined ? [apiTokenInterceptor(ctx.apiToken, ctx.appId)] : []),
   ];
   const server = new grpc.Server({ ...grpcServerOptions(ctx.maxBodySize), ...options, interceptors });
-  server.addService(daprServiceDefinition(), daprServiceImplementation(ctx));
+  server.addService(fastDaprServiceDefinition(), daprServiceImplementation(ctx));
   for (const register of registrars) register(server);
   return server;
 }

@@ -33,14 +33,24 @@ export const DEFAULT_ETCD_IDENTITY: EtcdIdentity = {
 
 /** Builds headers for one identity. */
 export class ResponseHeaderFactory {
-  constructor(readonly identity: EtcdIdentity) {}
+  // The identity as wire strings, converted once: every response carries them, and handing out the same strings
+  // lets the KV encoder reuse its encoding of them (kv-fast-codec.ts).
+  private readonly clusterId: string;
+  private readonly memberId: string;
+  private readonly raftTerm: string;
+
+  constructor(readonly identity: EtcdIdentity) {
+    this.clusterId = int64(identity.clusterId);
+    this.memberId = int64(identity.memberId);
+    this.raftTerm = int64(identity.raftTerm);
+  }
 
   /** Header of a top-level response. A revision of 0 is left out, as etcd does for compaction cancels. */
   full(revision: number): WireResponseHeader {
     const h: WireResponseHeader = {
-      cluster_id: int64(this.identity.clusterId),
-      member_id: int64(this.identity.memberId),
-      raft_term: int64(this.identity.raftTerm),
+      cluster_id: this.clusterId,
+      member_id: this.memberId,
+      raft_term: this.raftTerm,
     };
     if (revision) h.revision = int64(revision);
     return h;

@@ -3,6 +3,7 @@ import type { Engine } from '../../../engine/contract';
 import { clusterService } from './cluster-service';
 import { electionService } from './election-service';
 import { DEFAULT_ETCD_IDENTITY, ResponseHeaderFactory, type EtcdIdentity } from './header';
+import { KV_FAST_CODECS } from './kv-fast-codec';
 import { kvService } from './kv-service';
 import { leaseService } from './lease-service';
 import { lockService } from './lock-service';
@@ -52,7 +53,10 @@ export function etcdServiceRegistrar(
   const header = new ResponseHeaderFactory({ ...DEFAULT_ETCD_IDENTITY, ...opts.identity });
   const maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   return (server) => {
-    server.addService(etcdServiceDefinition('etcdserverpb.KV'), kvService(engine, header, maxRequestBytes));
+    server.addService(
+      etcdServiceDefinition('etcdserverpb.KV', KV_FAST_CODECS),
+      kvService(engine, header, maxRequestBytes),
+    );
     server.addService(etcdServiceDefinition('etcdserverpb.Watch'), watchService(engine, header));
     server.addService(etcdServiceDefinition('etcdserverpb.Lease'), leaseService(engine, header));
     server.addService(etcdServiceDefinition('etcdserverpb.Maintenance'), maintenanceService(engine, header));

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
 import type * as grpc from '@grpc/grpc-js';
+import { withFastCodecs, type FastCodec, type MethodMap } from '../wire/fast-codecs';
 
 /**
  * Loading of statecar's etcd `.proto` files (under `proto/etcd/`).
@@ -66,12 +67,16 @@ export function wireSize(request: object): number {
  * A service definition ready for `server.addService`, e.g. `etcdserverpb.KV`. Request deserializers are wrapped
  * to remember the encoded size: etcd's 1.5 MiB `--max-request-bytes` check is on the encoded request, which the
  * handler cannot otherwise see.
+ * @param fastCodecs hand-written codecs for hot methods, tried before proto-loader's (see wire/fast-codecs.ts).
  */
-export function etcdServiceDefinition(fullName: string): grpc.ServiceDefinition {
-  const def = etcdPackageDefinition()[fullName] as grpc.ServiceDefinition | undefined;
+export function etcdServiceDefinition(
+  fullName: string,
+  fastCodecs: Record<string, FastCodec> = {},
+): grpc.ServiceDefinition {
+  const def = etcdPackageDefinition()[fullName] as MethodMap | undefined;
   if (!def) throw new Error(`service ${fullName} not in proto/etcd`);
-  const wrapped: Record<string, grpc.MethodDefinition<object, object>> = {};
-  for (const [name, method] of Object.entries(def as Record<string, grpc.MethodDefinition<object, object>>)) {
+  const wrapped: MethodMap = {};
+  for (const [name, method] of Object.entries(withFastCodecs(def, fastCodecs))) {
     const inner = method.requestDeserialize;
     wrapped[name] = {
       ...method,

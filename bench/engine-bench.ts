@@ -110,6 +110,7 @@ export async function benchReads(ms: number, keys = 100_000): Promise<BenchResul
   });
   await engine.close();
   void sink;
+  const durableGet = await benchDurableGet(ms);
   const getOps = getRate * 256;
   const rawGetOps = rawGet * 256;
   return [
@@ -128,7 +129,38 @@ export async function benchReads(ms: number, keys = 100_000): Promise<BenchResul
       floor: { name: 'raw B-tree range scan, 100 keys', value: rawRange },
       ratio: rangeRate / rawRange,
     },
+    durableGet,
   ];
+}
+
+/**
+ * Durable point get of 1,024 hot keys (of 20,000) with the default value cache, beside the same reads with the
+ * cache off (every read an LMDB get + unpack).
+ */
+async function benchDurableGet(ms: number): Promise<BenchResult> {
+  const value = Buffer.alloc(64, 'v');
+  const hot = Array.from({ length: 1024 }, (_, i) => key((i * 7919) % 20_000));
+  const rates: number[] = [];
+  for (const valueCacheBytes of [0, undefined]) {
+    const engine = await createEmbeddedEngine({ dataDir: tmp(), valueCacheBytes });
+    for (let i = 0; i < 20_000; i += 1000) {
+      await Promise.all(Array.from({ length: 1000 }, (_, j) => engine.put({ key: key(i + j), value })));
+    }
+    const n = hot.length;
+    const rate = await throughput(1, ms, async (_w, i) => {
+      for (let j = 0; j < 256; j++) await engine.range({ key: hot[(i * 256 + j) % n] });
+    });
+    rates.push(rate * 256);
+    await engine.close();
+  }
+  const [uncached, cached] = rates;
+  return {
+    name: 'durable point get, 1,024 hot keys',
+    value: cached,
+    unit: 'ops/s',
+    floor: { name: 'durable point get, value cache off', value: uncached },
+    ratio: cached / uncached,
+  };
 }
 
 /** Txn (compare mod revision + put), in memory and durable with 64 writers. */

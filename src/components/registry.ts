@@ -9,7 +9,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { Engine } from '../engine/contract';
 import { createEmbeddedEngine } from '../engine';
-import { commonEngineOptionsSchema } from '../engine/options';
+import { commonEngineOptionsSchema, embeddedEngineOptionsSchema } from '../engine/options';
 import { STATE_FEATURES } from '../state/state-store';
 import { createRedisEngine, redisEngineOptionsSchema, storePrefixOf } from '../engine/redis';
 
@@ -73,7 +73,8 @@ function defined<T extends object>(o: T): Partial<T> {
 const stateStoreRef = z.string().min(1).optional();
 
 interface EmbeddedSettings extends BackendSettings {
-  engineOptions: z.output<typeof commonEngineOptionsSchema>;
+  /** Engine options; `valueCacheBytes` only in durable rows (the in-memory engine has no values on disk). */
+  engineOptions: z.output<typeof commonEngineOptionsSchema> & { valueCacheBytes?: number };
   dataDir?: string;
 }
 
@@ -110,11 +111,13 @@ function embeddedRow(category: ComponentCategory): ComponentTypeRow {
     engineTuningSchema
       .extend({
         dataDir: z.string().min(1).optional(),
+        // Durable-only tuning (see src/engine/options.ts): bytes of recently read values kept in memory.
+        valueCacheBytes: intString.optional(),
         ...(category === 'lock' ? { stateStore: stateStoreRef } : {}),
       })
       .transform((m) => defined(m))
       .pipe(
-        commonEngineOptionsSchema
+        embeddedEngineOptionsSchema
           .extend({ dataDir: z.string().optional(), stateStore: z.string().optional() })
           .transform(({ stateStore, dataDir, ...engineOptions }): EmbeddedSettings => {
             const dir = path.resolve(ctx.cwd, dataDir ?? path.join('data', ctx.name));

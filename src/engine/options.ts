@@ -40,6 +40,16 @@ export type CommonEngineOptionsInput = z.input<typeof commonEngineOptionsSchema>
 export const embeddedEngineOptionsSchema = commonEngineOptionsSchema.extend({
   /** Directory of the durable store. Absent = in memory only (nothing survives a restart). */
   dataDir: z.string().min(1).optional(),
+  /**
+   * Durable mode: bytes of recently read values kept in memory, so hot keys are not read back from disk on every
+   * get (each value is charged its length plus 32 bytes; a value over an eighth of this is never cached; 0 = no
+   * cache). Default 4 MiB. Ignored in memory mode, where every value is in memory anyway.
+   */
+  valueCacheBytes: z
+    .number()
+    .int()
+    .min(0)
+    .default(4 * 1024 * 1024),
 });
 
 export type EmbeddedEngineOptions = z.infer<typeof embeddedEngineOptionsSchema>;

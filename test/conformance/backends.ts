@@ -10,9 +10,21 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createEmbeddedEngine, type CommonEngineOptionsInput, type Engine } from '../../src/engine';
+import {
+  createEmbeddedEngine,
+  type CommonEngineOptionsInput,
+  type EmbeddedEngineOptionsInput,
+  type Engine,
+} from '../../src/engine';
 import { createRedisEngine } from '../../src/engine/redis';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
+
+/**
+ * Options a test may pass to any backend: the common engine options, plus tuning that only some backends have and
+ * the others ignore (`valueCacheBytes`: the durable engine's cache of values read from disk).
+ */
+export type ConformanceOptions = CommonEngineOptionsInput &
+  Pick<EmbeddedEngineOptionsInput, 'valueCacheBytes'>;
 
 /** One backend under test. */
 export interface ConformanceBackend {
@@ -21,14 +33,14 @@ export interface ConformanceBackend {
   /** Once per test file, before any `create` (start servers, make directories...). */
   setup(): Promise<void>;
   /** A FRESH, EMPTY engine on every call (revision 1, no keys, no leases). */
-  create(options?: CommonEngineOptionsInput): Promise<Engine>;
+  create(options?: ConformanceOptions): Promise<Engine>;
   /** Once per test file, after every engine was closed. */
   teardown(): Promise<void>;
   /**
    * Only for backends whose state survives a restart: close `engine` and open a new engine on the same storage.
    * `durable-restart.test.ts` runs against every backend that has it.
    */
-  reopen?(engine: Engine, options?: CommonEngineOptionsInput): Promise<Engine>;
+  reopen?(engine: Engine, options?: ConformanceOptions): Promise<Engine>;
 }
 
 /** The embedded engine, in memory only. */
@@ -76,6 +88,12 @@ function durableBackend(): ConformanceBackend {
   };
 }
 
+/** The options the Redis engine has: without the embedded engine's value cache (it keeps no values on disk). */
+function redisOptions(options: ConformanceOptions): CommonEngineOptionsInput {
+  const { valueCacheBytes: _embeddedOnly, ...common } = options;
+  return common;
+}
+
 /**
  * Redis: one `redis-server` per test file on a free loopback port; every engine gets its own store prefix, so it
  * starts empty (revision 1, no keys, no leases) while sharing the server.
@@ -97,7 +115,7 @@ function redisBackend(): ConformanceBackend {
       if (server === undefined) throw new Error('redis backend: setup() did not run');
       const { host } = await server;
       const storePrefix = `conformance:{s${n++}}:`;
-      const engine = await createRedisEngine({ ...options, redisHost: host, storePrefix });
+      const engine = await createRedisEngine({ ...redisOptions(options), redisHost: host, storePrefix });
       prefixes.set(engine, storePrefix);
       return engine;
     },
@@ -108,7 +126,7 @@ function redisBackend(): ConformanceBackend {
         throw new Error('reopen: not a redis engine of this run');
       await engine.close();
       const { host } = await server;
-      const reopened = await createRedisEngine({ ...options, redisHost: host, storePrefix });
+      const reopened = await createRedisEngine({ ...redisOptions(options), redisHost: host, storePrefix });
       prefixes.set(reopened, storePrefix);
       return reopened;
     },

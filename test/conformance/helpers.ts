@@ -5,7 +5,6 @@
 import {
   ENGINE_ERRORS,
   EngineError,
-  type CommonEngineOptionsInput,
   type Engine,
   type EngineErrorCode,
   type KeyValue,
@@ -17,7 +16,7 @@ import {
   type WatchSink,
   type Watcher,
 } from '../../src/engine';
-import type { ConformanceBackend } from './backends';
+import type { ConformanceBackend, ConformanceOptions } from './backends';
 
 /** Bytes of a (latin1, so one char = one byte) string. */
 export function b(s: string): Buffer {
@@ -179,11 +178,11 @@ export function expectWatchError(
  */
 export function useBackend(
   backend: ConformanceBackend,
-  defaults: CommonEngineOptionsInput = {},
+  defaults: ConformanceOptions = {},
 ): {
-  open(options?: CommonEngineOptionsInput): Promise<Engine>;
+  open(options?: ConformanceOptions): Promise<Engine>;
   /** Close `engine` and reopen it on the same storage (only for backends with `reopen`). */
-  reopen(engine: Engine, options?: CommonEngineOptionsInput): Promise<Engine>;
+  reopen(engine: Engine, options?: ConformanceOptions): Promise<Engine>;
 } {
   const open: Engine[] = [];
   beforeAll(() => backend.setup());

@@ -7,6 +7,7 @@ import { EngineError } from '../errors';
 import type { Lessor } from '../mvcc/lessor';
 import type { MvccStore, RemovedVersion } from '../mvcc/mvcc-store';
 import { diskMarker, dropDiskMarker, NO_LEASE, type Rec } from '../mvcc/record';
+import { ValueCache } from './value-cache';
 
 /**
  * The durable side of the embedded engine, on LMDB (the closest thing in Node to etcd's bbolt: a copy-on-write
@@ -36,6 +37,8 @@ export class DurableLog {
    * back from LMDB when needed (as etcd keeps values in bbolt and only the index in memory).
    */
   readonly marker: string;
+  /** Recently read durable values, kept in memory up to a byte bound. */
+  readonly cache: ValueCache;
 
   private constructor(
     private readonly root: RootDatabase,
@@ -43,11 +46,20 @@ export class DurableLog {
     private readonly leases: Database<number, string>,
     private readonly meta: Database<number, string>,
     private readonly file: string,
+    cacheBytes: number,
   ) {
-    this.marker = diskMarker((r) => this.readValue(r));
+    this.marker = diskMarker((r) => this.loadValue(r));
+    this.cache = new ValueCache(this.marker, cacheBytes);
   }
 
-  /** Load an offloaded value. Only first changes of a key in a revision are offloaded (occurrence 0). */
+  /** Load an offloaded value for a read and keep it in the cache (which may decline it). */
+  private loadValue(r: Rec): string {
+    const value = this.readValue(r);
+    this.cache.admit(r, value);
+    return value;
+  }
+
+  /** Read an offloaded value from disk. Only first changes of a key in a revision are offloaded (occurrence 0). */
   private readValue(r: Rec): string {
     const stored = this.revs.get(revKey(r.modRev, r.key, 0));
     const value = stored?.[2];
@@ -63,6 +75,9 @@ export class DurableLog {
   /**
    * Drop the values of a durable revision from memory. Only each key's first change in the revision is offloaded
    * (the one stored under occurrence 0); a second change of the same key in one revision is rare and stays.
+   *
+   * A new version of a key whose previous version is in the cache goes into the cache instead: that key is being
+   * read, so its reads keep hitting memory while it is also written. Other writes add nothing to the cache.
    */
   offload(changes: Rec[]): void {
     const seen = changes.length > 1 ? new Set<string>() : undefined;
@@ -71,12 +86,19 @@ export class DurableLog {
         if (seen.has(r.key)) continue;
         seen.add(r.key);
       }
-      if (r.value !== null && r.value.length > 0) r.value = this.marker;
+      const value = r.value;
+      if (value === null || value.length === 0) continue;
+      const prev = r.prev;
+      const hot = prev !== null && prev.value !== null && prev.value.length > 0 && prev.value !== this.marker;
+      if (!hot || !this.cache.admit(r, value)) r.value = this.marker;
     }
   }
 
-  /** Open (or create) the store in `dir`. */
-  static open(dir: string): DurableLog {
+  /**
+   * Open (or create) the store in `dir`, with a cache of up to `cacheBytes` of recently read values (see
+   * {@link ValueCache}).
+   */
+  static open(dir: string, cacheBytes: number): DurableLog {
     fs.mkdirSync(dir, { recursive: true });
     const file = path.join(dir, 'statecar.mdb');
     const root = open({
@@ -91,7 +113,7 @@ export class DurableLog {
     const revs = root.openDB<StoredChange, Buffer>({ name: 'revs', keyEncoding: 'binary' });
     const leases = root.openDB<number, string>({ name: 'leases' });
     const meta = root.openDB<number, string>({ name: 'meta' });
-    return new DurableLog(root, revs, leases, meta, file);
+    return new DurableLog(root, revs, leases, meta, file, cacheBytes);
   }
 
   /**
@@ -201,6 +223,7 @@ export class DurableLog {
 
   /** Persist a compaction: the compact revision and the removal of every version it dropped, in one transaction. */
   writeCompaction(rev: number, removed: RemovedVersion[]): Promise<void> {
+    this.cache.drop(removed.map((x) => x.rec));
     for (const { rec, occurrence } of removed) void this.revs.remove(revKey(rec.modRev, rec.key, occurrence));
     return this.flushed(this.meta.put('compactRev', rev));
   }

@@ -128,7 +128,7 @@ export class EmbeddedEngine implements Engine {
 
   /** Open the engine, restoring from disk when durable. */
   static async open(opts: EmbeddedEngineOptions): Promise<EmbeddedEngine> {
-    const log = opts.dataDir ? DurableLog.open(opts.dataDir) : undefined;
+    const log = opts.dataDir ? DurableLog.open(opts.dataDir, opts.valueCacheBytes) : undefined;
     return new EmbeddedEngine(opts, log);
   }
 

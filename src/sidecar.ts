@@ -112,6 +112,7 @@ export class Sidecar {
     });
     const listeners: Listeners = { http: [], grpc: [] };
     const inFlight = new InFlightTracker();
+    metrics?.readInFlight(inFlight);
     let sidecar: Sidecar | undefined;
     try {
       const ctx: DaprApiContext = {

@@ -13,10 +13,10 @@ import type { CounterChild, HistogramChild } from './fast-metrics';
 import { grpcApiOf, httpApiOf, type StatecarMetrics } from './metrics';
 import { isLongLivedRoute, type InFlightTracker } from './shutdown';
 
-/** What the bookkeeping records into; either may be absent. */
+/** What the bookkeeping records into. */
 export interface CallAccounting {
-  /** Requests being served, for the graceful shutdown. */
-  inFlight?: InFlightTracker;
+  /** Requests being served, for the graceful shutdown (and, with metrics, `statecar_inflight_requests`). */
+  inFlight: InFlightTracker;
   /** Prometheus metrics (`--enable-metrics`). */
   metrics?: StatecarMetrics;
 }
@@ -72,8 +72,7 @@ export function instrumentHttp(app: FastifyInstance, acct: CallAccounting): void
   const leave = (r: AccountedRequest): void => {
     if (!r.statecarInFlight) return;
     r.statecarInFlight = false;
-    inFlight?.leave();
-    if (metrics) metrics.inFlightCalls.http--;
+    inFlight.leave('http');
   };
 
   app.decorateRequest('statecarInFlight', false);
@@ -81,8 +80,7 @@ export function instrumentHttp(app: FastifyInstance, acct: CallAccounting): void
     const r = req as unknown as AccountedRequest;
     if (!routeOf(req).longLived) {
       r.statecarInFlight = true;
-      inFlight?.enter();
-      if (metrics) metrics.inFlightCalls.http++;
+      inFlight.enter('http');
     }
     done();
   });
@@ -178,24 +176,20 @@ export function grpcCallInterceptor(acct: CallAccounting): grpc.ServerIntercepto
           next(status);
         },
       });
-      if (inFlight) {
-        unregister = inFlight.stream(() =>
-          intercepting.sendStatus({ code: grpc.status.UNAVAILABLE, details: 'statecar is shutting down' }),
-        );
-      }
+      unregister = inFlight.stream(() =>
+        intercepting.sendStatus({ code: grpc.status.UNAVAILABLE, details: 'statecar is shutting down' }),
+      );
       return intercepting;
     }
 
-    inFlight?.enter();
-    if (metrics) metrics.inFlightCalls.grpc++;
+    inFlight.enter('grpc');
     const startMs = metrics ? performance.now() : 0;
     let finished = false;
     const finish = (code: number): void => {
       if (finished) return;
       finished = true;
-      inFlight?.leave();
+      inFlight.leave('grpc');
       if (!metrics) return;
-      metrics.inFlightCalls.grpc--;
       const s = seriesOf(m, code)!;
       s.count.inc();
       s.latency.observe(secondsSince(startMs));

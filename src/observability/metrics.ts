@@ -30,6 +30,7 @@ import type {
   Watcher,
 } from '../engine/contract';
 import { FastCounter, FastHistogram, type HistogramChild } from './fast-metrics';
+import type { InFlightTracker } from './shutdown';
 
 /**
  * Latency buckets in seconds: from 0.5 ms (a memory read) to 10 s (a slow Redis or a stalled disk). Prometheus
@@ -85,11 +86,8 @@ export class StatecarMetrics {
   readonly grpcRequests: FastCounter<GrpcLabels>;
   /** gRPC unary call latency (streams are left out: their duration is the client's choice). */
   readonly grpcLatency: FastHistogram<GrpcLabels>;
-  /**
-   * Requests and unary calls currently being served (what a graceful shutdown waits for), by protocol: plain numbers
-   * kept by the call bookkeeping and read into the `statecar_inflight_requests` gauge at scrape time.
-   */
-  readonly inFlightCalls = { http: 0, grpc: 0 };
+  /** Where `statecar_inflight_requests` is read from at scrape time (see {@link readInFlight}). */
+  private inFlightSource: InFlightTracker | undefined;
   /** Engine operation latency by store, backend, operation and outcome (`ok` / `error`). */
   readonly storeLatency: FastHistogram<StoreLabels | 'op' | 'outcome'>;
   private readonly engines: WatchedEngine[] = [];
@@ -129,15 +127,16 @@ export class StatecarMetrics {
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    const inFlightCalls = this.inFlightCalls;
+    // Requests and unary calls being served (what a graceful shutdown waits for): the tracker's own counts.
+    const source = (): InFlightTracker | undefined => this.inFlightSource;
     new Gauge({
       name: 'statecar_inflight_requests',
       help: 'HTTP requests and gRPC unary calls being served',
       labelNames: ['protocol'],
       registers,
       collect() {
-        this.set({ protocol: 'http' }, inFlightCalls.http);
-        this.set({ protocol: 'grpc' }, inFlightCalls.grpc);
+        this.set({ protocol: 'http' }, source()?.sizeOf('http') ?? 0);
+        this.set({ protocol: 'grpc' }, source()?.sizeOf('grpc') ?? 0);
       },
     });
     this.storeLatency = new FastHistogram({
@@ -213,6 +212,11 @@ export class StatecarMetrics {
     // Gauges read the inner engine, so scrapes do not show up as store operations.
     this.engines.push({ store, engine, watchers: () => wrapped.liveWatchers });
     return wrapped;
+  }
+
+  /** Show `tracker`'s counts as `statecar_inflight_requests` (the call bookkeeping keeps them). */
+  readInFlight(tracker: InFlightTracker): void {
+    this.inFlightSource = tracker;
   }
 
   /** Read gauges (revision, leases, ...) from an engine that is not wrapped; its watcher count is then absent. */

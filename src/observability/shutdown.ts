@@ -24,9 +24,16 @@ export interface ShutdownLog {
   error(msg: string): void;
 }
 
-/** Counts requests being served so a shutdown can wait until none is left. */
+/** The API a request came in on. */
+export type CallProtocol = 'http' | 'grpc';
+
+/**
+ * Counts requests being served, by protocol, so a shutdown can wait until none is left (and the metrics can show
+ * the same numbers).
+ */
 export class InFlightTracker {
   private count = 0;
+  private readonly byProtocol: Record<CallProtocol, number> = { http: 0, grpc: 0 };
   private waiters: (() => void)[] = [];
   private readonly streams = new Set<() => void>();
 
@@ -65,25 +72,32 @@ export class InFlightTracker {
     return this.count;
   }
 
+  /** Requests being served now on one protocol. */
+  sizeOf(protocol: CallProtocol): number {
+    return this.byProtocol[protocol];
+  }
+
   /** Note a request starting; call {@link leave} exactly once when it ends. */
-  enter(): void {
+  enter(protocol: CallProtocol): void {
     this.count++;
+    this.byProtocol[protocol]++;
   }
 
   /** Note a request started with {@link enter} ending. */
-  leave(): void {
+  leave(protocol: CallProtocol): void {
     this.count--;
+    this.byProtocol[protocol]--;
     if (this.count === 0 && this.waiters.length > 0) for (const w of this.waiters.splice(0)) w();
   }
 
   /** Note a request starting; returns the function to call when it ends (calling it twice is harmless). */
-  begin(): () => void {
-    this.enter();
+  begin(protocol: CallProtocol): () => void {
+    this.enter(protocol);
     let ended = false;
     return () => {
       if (ended) return;
       ended = true;
-      this.leave();
+      this.leave(protocol);
     };
   }
 

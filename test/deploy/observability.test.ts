@@ -119,7 +119,9 @@ describe('metrics', () => {
     const metrics = new StatecarMetrics();
     const app = Fastify();
     app.get('/v1.0/state/:storeName/:key', async () => 'v');
-    instrumentHttp(app, { metrics });
+    const t = new InFlightTracker();
+    metrics.readInFlight(t);
+    instrumentHttp(app, { inFlight: t, metrics });
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     const server = await startMetricsServer(metrics.registry, 0, '127.0.0.1');
     try {
@@ -161,8 +163,8 @@ describe('in-flight tracking', () => {
   test('idle() waits for every request, or gives up at its timeout', async () => {
     const t = new InFlightTracker();
     expect(await t.idle(0)).toBe(true);
-    const end1 = t.begin();
-    const end2 = t.begin();
+    const end1 = t.begin('http');
+    const end2 = t.begin('http');
     expect(await t.idle(20)).toBe(false);
     const idle = t.idle(1000);
     end1();
@@ -267,7 +269,7 @@ describe('graceful shutdown', () => {
   test('stops accepting, drains requests, then closes the engines, then waits for the listeners', async () => {
     const events: string[] = [];
     const t = new InFlightTracker();
-    const end = t.begin();
+    const end = t.begin('http');
     let listenersClosed!: () => void;
     setTimeout(() => {
       events.push('request done');
@@ -320,7 +322,7 @@ describe('graceful shutdown', () => {
 
   test('a stuck request does not keep the engines open past the deadline', async () => {
     const t = new InFlightTracker();
-    t.begin();
+    t.begin('http');
     let closed = false;
     const warnings: string[] = [];
     const started = Date.now();

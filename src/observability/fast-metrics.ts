@@ -107,11 +107,6 @@ export class FastCounter<L extends string> extends FastMetric<L, { value: number
     };
   }
 
-  /** Add `n` to a label set (resolves the child each time: for calls off the hot path). */
-  inc(labels: Record<L, string>, n = 1): void {
-    this.stateOf(labels).value += n;
-  }
-
   protected newState(): { value: number } {
     return { value: 0 };
   }
@@ -159,11 +154,6 @@ export class FastHistogram<L extends string> extends FastMetric<L, HistogramStat
         state.count++;
       },
     };
-  }
-
-  /** Observe into a label set (resolves the child each time: for calls off the hot path). */
-  observe(labels: Record<L, string>, value: number): void {
-    this.child(labels).observe(value);
   }
 
   protected newState(): HistogramState {

@@ -281,11 +281,11 @@ export class DaprStateStore {
   }
 
   private async releasePrevLeases(prev: (KeyValue | undefined)[]): Promise<void> {
-    // Most overwritten values had no TTL: nothing to release, so skip building and awaiting a batch of nothing.
-    if (!prev.some((kv) => kv !== undefined && kv.lease !== 0n)) return;
-    await Promise.all(
-      prev.map((kv) => (kv && kv.lease !== 0n ? this.clock.releaseIfUnused(kv.lease) : undefined)),
-    );
+    const leases: LeaseId[] = [];
+    for (const kv of prev) if (kv && kv.lease !== 0n) leases.push(kv.lease);
+    // Most overwritten values had no TTL: nothing to release, so nothing to await.
+    if (leases.length === 0) return;
+    await Promise.all(leases.map((lease) => this.clock.releaseIfUnused(lease)));
   }
 
   private async entryOf(kv: KeyValue | undefined): Promise<StateEntry> {

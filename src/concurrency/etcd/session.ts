@@ -1,4 +1,4 @@
-import type { Engine } from '../engine/contract';
+import type { Engine } from '../../engine/contract';
 
 /** TTL of the lease the Lock/Election servers grant when the caller passes none (etcd: concurrency `defaultSessionTTL`). */
 export const DEFAULT_SESSION_TTL = 60;

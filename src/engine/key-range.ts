@@ -41,20 +41,6 @@ export function inInterval(iv: KeyInterval, k: string): boolean {
   return iv.end === null || k < iv.end;
 }
 
-/** True when the interval can match nothing (a non-empty end at or below the start). */
-export function isEmptyInterval(iv: KeyInterval): boolean {
-  return typeof iv.end === 'string' && iv.end <= iv.start;
-}
-
-/** Whether two intervals share a key. */
-export function intervalsOverlap(a: KeyInterval, b: KeyInterval): boolean {
-  if (a.end === undefined) return inInterval(b, a.start);
-  if (b.end === undefined) return inInterval(a, b.start);
-  const aBelowB = a.end !== null && a.end <= b.start;
-  const bBelowA = b.end !== null && b.end <= a.start;
-  return !aBelowB && !bBelowA;
-}
-
 /**
  * The range end that selects every key with `prefix` (clientv3 `getPrefix`): the prefix with its last byte below
  * 0xff incremented and trailing 0xff bytes dropped; `\0` (no upper bound) when there is no such byte.

@@ -1,5 +1,6 @@
 import type { Engine, KeyValue, ResponseHeader } from '../../engine/contract';
-import { prefixEnd, recipePrefix, sessionKey } from './keys';
+import { prefixEnd } from '../../engine/key-range';
+import { recipePrefix, sessionKey } from './keys';
 import { sessionLease } from './session';
 import { waitDeletes } from './wait-deletes';
 import { WatchQueue } from './watch-queue';

@@ -1,5 +1,5 @@
 import type { Engine, ResponseHeader } from '../../engine/contract';
-import { prefixEnd } from './keys';
+import { prefixEnd } from '../../engine/key-range';
 import { CanceledError, WatchQueue } from './watch-queue';
 
 /**

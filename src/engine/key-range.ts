@@ -27,7 +27,7 @@ export interface KeyInterval {
   end: string | null | undefined;
 }
 
-/** Resolve etcd's (key, range_end) pair (etcd.md §2.3). */
+/** Resolve etcd's (key, range_end) pair (docs/etcd-semantics.md#key-ranges). */
 export function interval(key: string, rangeEnd: string | undefined): KeyInterval {
   if (rangeEnd === undefined || rangeEnd.length === 0) return { start: key, end: undefined };
   if (rangeEnd === NUL) return { start: key, end: null };

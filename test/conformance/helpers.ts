@@ -33,7 +33,7 @@ export function str(buf: Buffer | Uint8Array | undefined): string {
   return buf === undefined ? '<undefined>' : Buffer.from(buf).toString('latin1');
 }
 
-/** `\0`: as a range end "every key >= key"; as key and end together "every key" (etcd.md §2.3). */
+/** `\0`: as a range end "every key >= key"; as key and end together "every key" (docs/etcd-semantics.md#key-ranges). */
 export const NUL = b('\0');
 
 /** A range over every key. */

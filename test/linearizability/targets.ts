@@ -5,7 +5,7 @@
  * To add a backend, append `sidecarTarget({...})` to {@link LINEARIZABILITY_TARGETS}: the component type, how many
  * sidecars share it, and — when the store needs a server — a `backing` that starts it and returns the component
  * metadata pointing at it. A fault variant is a second entry with `fault`, called once mid-run with the backing.
- * For example, the etcd cluster backend:
+ * For example, the etcd cluster backend (with the cluster fixture's own names for start and leader kill):
  *
  * ```ts
  * sidecarTarget({

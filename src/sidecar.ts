@@ -5,20 +5,21 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { DaprApiContext } from './api/api-context';
-import { etcdServiceRegistrar, ETCD_GRPC_SERVER_OPTIONS } from './api/grpc/etcd';
+import { createEtcdGateway, type EtcdGateway, type EtcdGatewayConfig } from './api/etcd-gateway';
+import { DEFAULT_ETCD_IDENTITY, etcdServiceRegistrar, ETCD_GRPC_SERVER_OPTIONS } from './api/grpc/etcd';
 import { protoRoot } from './api/grpc/proto-path';
 import { bindGrpc, createGrpcServer, GRPC_SERVER_BASE_OPTIONS } from './api/grpc/server';
 import { createHttpServer } from './api/http/server';
+import { createProtocolSniffer, type ProtocolSniffer } from './api/protocol-sniffer';
 import { registerWatchRoute } from './api/http/watch-sse';
 import { loadComponentFiles } from './components/component-loader';
 import type { ComponentSet } from './components/component-set';
 import { openComponents } from './components/component-set';
 import type { Engine } from './engine/contract';
-import { Server as GrpcServer } from '@grpc/grpc-js';
 import { createLogger } from './observability/logger';
 import { StatecarMetrics } from './observability/metrics';
 import { grpcCallInterceptor, instrumentHttp } from './observability/call-accounting';
@@ -108,7 +109,7 @@ export class Sidecar {
       // Every store operation is timed under the name of the component that opened the engine.
       wrapEngine: metrics ? (engine, name) => metrics.instrumentEngine(engine, name) : undefined,
     });
-    const listeners: Listeners = { http: [], grpc: [] };
+    const listeners: Listeners = { http: [], grpc: [], sniffers: [], gateways: [] };
     const inFlight = new InFlightTracker();
     metrics?.readInFlight(inFlight);
     let sidecar: Sidecar | undefined;
@@ -130,6 +131,28 @@ export class Sidecar {
       const ports: { http: number; grpc: number; etcd?: number; metrics?: number } = { http: 0, grpc: 0 };
       // One bookkeeping layer for in-flight tracking and metrics: each interceptor or hook costs on every call.
       const interceptors = [grpcCallInterceptor({ inFlight, metrics })];
+      // A port serving the etcd API speaks etcd's JSON gateway (HTTP/1.1) beside gRPC, told apart per connection.
+      const gatewayConfig = (maxRequestMessageBytes: number, apiToken?: string): EtcdGatewayConfig => ({
+        maxRequestMessageBytes,
+        apiToken,
+        version: DEFAULT_ETCD_IDENTITY.version,
+        healthy: () => etcdEngine?.health().ready ?? false,
+        inFlight,
+      });
+      const listenEtcdPort = async (
+        server: grpc.Server,
+        gateway: EtcdGateway | undefined,
+        host: string,
+        port: number,
+      ): Promise<number> => {
+        if (!gateway) return bindGrpc(server, host, port);
+        const sniffer = createProtocolSniffer({
+          http2: server.createConnectionInjector(grpc.ServerCredentials.createInsecure()),
+          http1: gateway,
+        });
+        listeners.sniffers.push(sniffer);
+        return sniffer.listen(host, port);
+      };
 
       // HTTP: one fastify instance per listen address (a server binds one address).
       for (const host of config.listenAddresses) {
@@ -147,21 +170,30 @@ export class Sidecar {
       // gRPC: the Dapr service, plus the etcd API on the same port.
       const grpcServer = createGrpcServer(ctx, etcdRegistrar ? [etcdRegistrar] : [], { interceptors });
       listeners.grpc.push(grpcServer);
+      const daprGateway = etcdRegistrar
+        ? createEtcdGateway(etcdRegistrar, gatewayConfig(config.maxBodySize, config.apiToken))
+        : undefined;
+      if (daprGateway) listeners.gateways.push(daprGateway);
       for (const host of config.listenAddresses) {
-        ports.grpc = await bindGrpc(grpcServer, host, ports.grpc || config.grpcPort);
+        ports.grpc = await listenEtcdPort(grpcServer, daprGateway, host, ports.grpc || config.grpcPort);
       }
 
       // The etcd API on a port of its own (etcd's limits; no Dapr API token there).
       if (config.etcdPort !== undefined && etcdRegistrar) {
-        const etcdServer = new GrpcServer({
+        const etcdServer = new grpc.Server({
           ...GRPC_SERVER_BASE_OPTIONS,
           ...ETCD_GRPC_SERVER_OPTIONS,
           interceptors,
         });
         etcdRegistrar(etcdServer);
         listeners.grpc.push(etcdServer);
+        const etcdGateway = createEtcdGateway(
+          etcdRegistrar,
+          gatewayConfig(ETCD_GRPC_SERVER_OPTIONS['grpc.max_receive_message_length'] as number),
+        );
+        listeners.gateways.push(etcdGateway);
         for (const host of config.listenAddresses) {
-          ports.etcd = await bindGrpc(etcdServer, host, ports.etcd || config.etcdPort);
+          ports.etcd = await listenEtcdPort(etcdServer, etcdGateway, host, ports.etcd || config.etcdPort);
         }
       } else if (config.etcdPort !== undefined) {
         log.warn('--etcd-port given but no state store is configured: the etcd API is not served');
@@ -229,6 +261,9 @@ export class Sidecar {
 interface Listeners {
   http: FastifyInstance[];
   grpc: grpc.Server[];
+  /** Ports that tell gRPC from HTTP/1.1 per connection, and the etcd JSON gateways behind them. */
+  sniffers: ProtocolSniffer[];
+  gateways: EtcdGateway[];
   metrics?: http.Server;
 }
 
@@ -237,6 +272,8 @@ async function closeListeners(l: Listeners): Promise<void> {
   await Promise.allSettled([
     ...l.http.map((a) => a.close()),
     ...l.grpc.map((s) => new Promise<void>((resolve) => s.tryShutdown(() => resolve()))),
+    ...l.gateways.map((g) => g.close()),
+    ...l.sniffers.map((s) => s.close()),
     l.metrics ? new Promise<void>((resolve) => l.metrics?.close(() => resolve())) : undefined,
   ]);
 }
@@ -245,5 +282,7 @@ async function closeListeners(l: Listeners): Promise<void> {
 function forceClose(l: Listeners): void {
   for (const a of l.http) a.server.closeAllConnections();
   for (const s of l.grpc) s.forceShutdown();
+  for (const g of l.gateways) g.destroyConnections();
+  for (const s of l.sniffers) s.destroyConnections();
   l.metrics?.closeAllConnections();
 }

@@ -52,6 +52,9 @@ const CORS_HEADERS: Readonly<Record<string, string>> = {
 
 const JSON_TYPE = 'application/json';
 
+/** How long an idle keep-alive connection is kept open, ms. */
+const KEEP_ALIVE_MS = 120_000;
+
 /** The gateway: a node:http server fed connections by the protocol sniffer. */
 export class EtcdGateway implements ConnectionSink {
   readonly server: http.Server;
@@ -62,7 +65,10 @@ export class EtcdGateway implements ConnectionSink {
   constructor(private readonly opts: EtcdGatewayOptions) {
     this.maxBodyBytes = opts.maxRequestMessageBytes * BODY_FACTOR;
     // No time limit on a whole request: a watch's body may stay open as long as the watch (etcd sets none either).
+    // Idle keep-alive connections are kept 2 min (node's default is 5 s; etcd keeps them until the client closes):
+    // Patroni's connection pool polls every loop_wait (10 s by default) and must not race a server-side close.
     this.server = http.createServer({ requestTimeout: 0 }, (req, res) => this.handle(req, res));
+    this.server.keepAliveTimeout = KEEP_ALIVE_MS;
     this.server.on('connection', (socket: Duplex) => {
       this.sockets.set(socket, 0);
       socket.once('close', () => this.sockets.delete(socket));

@@ -133,57 +133,47 @@ class Parser {
     if (++this.depth > MAX_DEPTH) throw new GoJsonError('exceeded max depth');
   }
 
-  private object(): JsonNode {
+  /** The members of a `{...}` or `[...]` whose opening byte is at the cursor, each read by `member`. */
+  private container(close: number, member: () => void, afterMember: string): void {
     this.nest();
     this.pos++;
-    const fields = new Map<string, JsonNode>();
     this.skipSpace();
-    if (this.peek() === 0x7d) {
+    if (this.peek() === close) {
       this.pos++;
-      this.depth--;
-      return { kind: 'object', fields };
+    } else {
+      for (;;) {
+        member();
+        this.skipSpace();
+        const c = this.peek();
+        if (c === close) {
+          this.pos++;
+          break;
+        }
+        if (c !== 0x2c) this.fail(afterMember);
+        this.pos++;
+      }
     }
-    for (;;) {
+    this.depth--;
+  }
+
+  private object(): JsonNode {
+    const fields = new Map<string, JsonNode>();
+    const member = (): void => {
       this.skipSpace();
       if (this.peek() !== 0x22) this.fail('looking for beginning of object key string');
-      const key = this.string();
+      const key = (this.string() as { value: string }).value;
       this.skipSpace();
       if (this.peek() !== 0x3a) this.fail('after object key');
       this.pos++;
-      fields.set((key as { value: string }).value, this.value());
-      this.skipSpace();
-      const c = this.peek();
-      this.pos++;
-      if (c === 0x2c) continue;
-      if (c === 0x7d) break;
-      this.pos--;
-      this.fail('after object key:value pair');
-    }
-    this.depth--;
+      fields.set(key, this.value());
+    };
+    this.container(0x7d, member, 'after object key:value pair');
     return { kind: 'object', fields };
   }
 
   private array(): JsonNode {
-    this.nest();
-    this.pos++;
     const items: JsonNode[] = [];
-    this.skipSpace();
-    if (this.peek() === 0x5d) {
-      this.pos++;
-      this.depth--;
-      return { kind: 'array', items };
-    }
-    for (;;) {
-      items.push(this.value());
-      this.skipSpace();
-      const c = this.peek();
-      this.pos++;
-      if (c === 0x2c) continue;
-      if (c === 0x5d) break;
-      this.pos--;
-      this.fail('after array element');
-    }
-    this.depth--;
+    this.container(0x5d, () => items.push(this.value()), 'after array element');
     return { kind: 'array', items };
   }
 

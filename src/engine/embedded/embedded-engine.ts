@@ -44,6 +44,11 @@ import {
   checkWatch,
 } from '../validate';
 import { DurableLog } from './durable-log';
+import { AuxAlarmStore } from '../alarms';
+import { MemoryAuxStore } from '../aux-store';
+import { ENGINE_CAPABILITIES, type EngineCapabilities } from '../capabilities';
+import { quotaBytesOf, SpaceQuota } from '../space-quota';
+import { embeddedCapabilities } from './embedded-capabilities';
 
 /**
  * Create the embedded engine: in memory (no `dataDir`, component type `state.in-memory`) or durable on disk under
@@ -90,6 +95,9 @@ export class EmbeddedEngine implements Engine {
   private closed = false;
   private readonly leaseTimer: NodeJS.Timeout;
   private readonly compactor: AutoCompactor | undefined;
+  private readonly quota: SpaceQuota;
+  /** Optional capabilities: aux buckets, alarms, snapshots, hashing, defragmentation (capabilities.ts). */
+  readonly [ENGINE_CAPABILITIES]: EngineCapabilities;
 
   private constructor(
     private readonly opts: EmbeddedEngineOptions,
@@ -111,6 +119,17 @@ export class EmbeddedEngine implements Engine {
         maxWatchResponseBytes: opts.maxWatchResponseBytes,
       },
     );
+    const aux = log?.auxStore ?? new MemoryAuxStore();
+    const alarms = new AuxAlarmStore(aux);
+    this.quota = new SpaceQuota(alarms, quotaBytesOf(opts.quotaBackendBytes), () => this.sizes().dbSize);
+    this[ENGINE_CAPABILITIES] = embeddedCapabilities({
+      store: this.store,
+      lessor: this.lessor,
+      aux,
+      alarms,
+      visibleRev: () => this.visible,
+      log,
+    });
     this.leaseTimer = setInterval(() => void this.expireLeases(), opts.leaseCheckIntervalMs);
     this.leaseTimer.unref();
     if (opts.retentionRevisions > 0 || opts.retentionMs > 0) {
@@ -146,6 +165,8 @@ export class EmbeddedEngine implements Engine {
   async put(req: PutRequest): Promise<PutResponse> {
     this.ensureOpen();
     checkPut(req);
+    const quota = this.quota.checkPut(req);
+    if (quota) await quota;
     this.store.checkPut(req);
     const w = this.store.begin();
     const res = this.store.put(w, req);
@@ -168,6 +189,8 @@ export class EmbeddedEngine implements Engine {
   async txn(req: TxnRequest): Promise<TxnResponse> {
     this.ensureOpen();
     checkTxn(req, this.opts.maxTxnOps);
+    const quota = this.quota.checkTxn(req);
+    if (quota) await quota;
     const preRev = this.store.currentRev;
     const path = this.store.planTxn(req, preRev);
     const w = this.store.begin();
@@ -210,6 +233,8 @@ export class EmbeddedEngine implements Engine {
   async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
     this.ensureOpen();
     checkLeaseGrant(req);
+    const quota = this.quota.checkLeaseGrant(req);
+    if (quota) await quota;
     const ttl = this.lessor.clampTtl(req.ttl);
     const id = req.id !== undefined && req.id !== 0n ? req.id : this.lessor.newId();
     if (this.lessor.exists(id)) throw new EngineError('LEASE_EXISTS');
@@ -290,11 +315,7 @@ export class EmbeddedEngine implements Engine {
 
   async status(): Promise<StatusResponse> {
     this.ensureOpen();
-    const sizes = this.log?.sizes() ?? {
-      // An estimate for memory mode: ~200 bytes of bookkeeping per version plus the index.
-      dbSize: this.store.historySize * 200 + this.store.liveKeys * 200,
-      dbSizeInUse: this.store.historySize * 200 + this.store.liveKeys * 200,
-    };
+    const sizes = this.sizes();
     return {
       header: { revision: this.visible },
       compactRevision: Math.max(0, this.store.compactRev),
@@ -303,6 +324,13 @@ export class EmbeddedEngine implements Engine {
       // Applied-but-not-yet-durable revisions are not visible: take their key count changes back out.
       keys: this.store.liveKeys - this.pending.reduce((n, p) => n + p.liveDelta, 0),
     };
+  }
+
+  /** Store size: the file for durable stores, an estimate in memory (~200 bytes per version plus the index). */
+  private sizes(): { dbSize: number; dbSizeInUse: number } {
+    if (this.log) return this.log.sizes();
+    const estimate = this.store.historySize * 200 + this.store.liveKeys * 200;
+    return { dbSize: estimate, dbSizeInUse: estimate };
   }
 
   health(): EngineHealth {

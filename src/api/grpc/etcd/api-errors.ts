@@ -73,12 +73,28 @@ export class EtcdApiError extends Error {
   readonly code: EtcdApiErrorCode;
   readonly grpcCode: status;
 
-  constructor(code: EtcdApiErrorCode, message?: string) {
+  constructor(code: EtcdApiErrorCode, message?: string, grpcCode?: status) {
     super(message ?? ETCD_API_ERRORS[code].message);
     this.name = 'EtcdApiError';
     this.code = code;
-    this.grpcCode = ETCD_API_ERRORS[code].code;
+    this.grpcCode = grpcCode ?? ETCD_API_ERRORS[code].code;
   }
+}
+
+/** The auth package's own texts, which etcd 3.4's Maintenance admin check sends unmapped (code Unknown). */
+const RAW_AUTH_TEXT: Partial<Record<EtcdApiErrorCode, string>> = {
+  USER_EMPTY: 'auth: user name is empty',
+  USER_NOT_FOUND: 'auth: user not found',
+  PERMISSION_DENIED: 'auth: permission denied',
+  INVALID_AUTH_TOKEN: 'auth: invalid auth token',
+  AUTH_OLD_REVISION: 'auth: revision in header is old',
+};
+
+/** An auth failure as etcd's Maintenance service reports it (v3rpc/maintenance.go `isAuthenticated`). */
+export function rawAuthError(err: unknown): unknown {
+  if (!(err instanceof EtcdApiError)) return err;
+  const text = RAW_AUTH_TEXT[err.code];
+  return text ? new EtcdApiError(err.code, text, status.UNKNOWN) : err;
 }
 
 const GO_CODE_NAMES: Partial<Record<status, string>> = {

@@ -8,7 +8,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Engine } from '../../../engine/contract';
 import { prefixEnd } from '../../../engine/key-range';
-import { EtcdApiError, goStatusText } from './api-errors';
+import { EtcdApiError, goStatusText, rawAuthError } from './api-errors';
 import { AuthStore, type Identity } from './auth-store';
 import type { TokenProvider } from './auth-tokens';
 import { toBigInt } from './codec';
@@ -192,15 +192,18 @@ export class EtcdAuth {
     const out: grpc.UntypedServiceImplementation = {};
     for (const [method, handler] of Object.entries(impl)) {
       const check = table[method] ?? table['*'];
-      out[method] = check === undefined || check === NONE ? handler : this.wrap(check, handler);
+      // etcd's Maintenance service sends its auth failures unmapped.
+      const raw = service === 'etcdserverpb.Maintenance';
+      out[method] = check === undefined || check === NONE ? handler : this.wrap(check, handler, raw);
     }
     return out;
   }
 
-  private wrap(check: Check, handler: grpc.UntypedHandleCall): grpc.UntypedHandleCall {
+  private wrap(check: Check, handler: grpc.UntypedHandleCall, raw: boolean): grpc.UntypedHandleCall {
     const h = handler as (call: unknown, callback?: unknown) => void;
     return ((call: grpc.ServerUnaryCall<unknown, unknown>, callback?: grpc.sendUnaryData<unknown>) => {
-      const fail = (err: unknown): void => {
+      const fail = (e: unknown): void => {
+        const err = raw ? rawAuthError(e) : e;
         if (callback) callback(toGrpcError(err) as grpc.ServerErrorResponse);
         else (call as unknown as grpc.ServerWritableStream<unknown, unknown>).emit('error', toGrpcError(err));
       };

@@ -5,7 +5,7 @@
  * disarms it. Costs are etcd's: 256 bytes + key + value per put, the larger branch of a txn, 64 per lease grant.
  * See docs/etcd-maintenance.md.
  */
-import type { LeaseGrantRequest, PutRequest, TxnRequest } from './contract';
+import type { PutRequest, TxnRequest } from './contract';
 import { EngineError } from './errors';
 import { LOCAL_MEMBER, type AlarmStore } from './alarms';
 
@@ -56,7 +56,7 @@ export class SpaceQuota {
     return this.check(txnCost(r));
   }
 
-  checkLeaseGrant(_r: LeaseGrantRequest): Promise<void> | void {
+  checkLeaseGrant(): Promise<void> | void {
     return this.check(LEASE_OVERHEAD);
   }
 

@@ -10,8 +10,7 @@ import { toBin } from '../key-range';
 import { NO_LEASE, type Rec } from '../mvcc/record';
 import type { SnapshotContent } from '../snapshot';
 import { DurableLog } from './durable-log';
-import { EmbeddedEngine } from './embedded-engine';
-import { embeddedEngineOptionsSchema } from '../options';
+import { createEmbeddedEngine } from './embedded-engine';
 
 /** A restore that cannot proceed (e.g. the target exists); the message is etcd's where etcd has one. */
 export class RestoreError extends Error {}
@@ -32,7 +31,7 @@ export async function restoreDataDir(content: SnapshotContent, dataDir: string):
   try {
     const summary = await writeStore(content, scratch);
     // Re-open it as the sidecar will: a restore that cannot be served is not put in place.
-    const check = await EmbeddedEngine.open(embeddedEngineOptionsSchema.parse({ dataDir: scratch }));
+    const check = await createEmbeddedEngine({ dataDir: scratch });
     const status = await check.status();
     await check.close();
     if (status.header.revision !== summary.revision) {

@@ -8,7 +8,7 @@ import { EtcdApiError } from './api-errors';
 import type { EtcdAuth } from './auth-check';
 import type { PermType } from './auth-store';
 import { int64 } from './codec';
-import { currentRevision, type ResponseHeaderFactory } from './header';
+import type { ResponseHeaderFactory } from './header';
 import { unary } from './unary';
 
 interface WirePermission {
@@ -31,7 +31,7 @@ export function authService(
   auth: EtcdAuth | undefined,
 ): grpc.UntypedServiceImplementation {
   const done = async (extra: object = {}): Promise<object> => ({
-    header: header.full(await currentRevision(engine)),
+    header: header.full(await engine.currentRevision()),
     ...extra,
   });
   const need = (): EtcdAuth => {

@@ -199,16 +199,7 @@ export class DurableLog {
       changes.forEach((r, sub) => {
         const occurrence = seen?.get(r.key) ?? 0;
         seen?.set(r.key, occurrence + 1);
-        const stored: StoredChange = [
-          sub,
-          n,
-          r.value,
-          r.createRev,
-          r.version,
-          r.lease === NO_LEASE ? 0 : r.lease.toString(),
-        ];
-        if (r.key.length > MAX_INLINE_KEY) stored.push(r.key);
-        last = this.revs.put(revKey(rev, r.key, occurrence), stored);
+        last = this.revs.put(revKey(rev, r.key, occurrence), storedChange(r, sub, n));
       });
     } catch (err) {
       // lmdb-js validates synchronously; turn that into a failed write rather than an exception mid-commit.
@@ -268,16 +259,7 @@ export class DurableLog {
     for (const { rec, sub } of changes) {
       const occurrence = seen.get(rec.key) ?? 0;
       seen.set(rec.key, occurrence + 1);
-      const stored: StoredChange = [
-        sub,
-        count,
-        rec.value,
-        rec.createRev,
-        rec.version,
-        rec.lease === NO_LEASE ? 0 : rec.lease.toString(),
-      ];
-      if (rec.key.length > MAX_INLINE_KEY) stored.push(rec.key);
-      last = this.revs.put(revKey(rev, rec.key, occurrence), stored);
+      last = this.revs.put(revKey(rev, rec.key, occurrence), storedChange(rec, sub, count));
     }
     return this.flushed(last);
   }
@@ -426,6 +408,20 @@ type StoredChange = [number, number, string | null, number, number, number | str
 
 /** Keys up to this many bytes are stored inline in the LMDB key (LMDB's limit is 1978 with the 9-byte prefix). */
 const MAX_INLINE_KEY = 1024;
+
+/** The stored form of one change at position `sub` of a revision with `count` changes. */
+function storedChange(r: Omit<Rec, 'prev'>, sub: number, count: number): StoredChange {
+  const stored: StoredChange = [
+    sub,
+    count,
+    r.value,
+    r.createRev,
+    r.version,
+    r.lease === NO_LEASE ? 0 : r.lease.toString(),
+  ];
+  if (r.key.length > MAX_INLINE_KEY) stored.push(r.key);
+  return stored;
+}
 
 function revKey(rev: number, key: string, occurrence = 0): Buffer {
   const long = key.length > MAX_INLINE_KEY;

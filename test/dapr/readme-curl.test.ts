@@ -91,6 +91,8 @@ test('the README has a curl example for every route', () => {
     'http://localhost:2379/v3/lease/revoke ',
     'http://localhost:2379/v3/maintenance/status ',
     'http://localhost:2379/version',
+    'http://localhost:2379/v3/auth/authenticate ',
+    'http://localhost:2379/v3/auth/enable ',
   ]) {
     expect(`${all}\n`).toContain(route);
   }

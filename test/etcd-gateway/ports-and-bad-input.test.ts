@@ -91,6 +91,24 @@ describe('etcd JSON gateway on a sidecar: ports, connections, bad input', () => 
     }
   });
 
+  test("etcd 3.5's routes that 3.4 lacks: snapshot as a stream of blobs, hashkv, auth status", async () => {
+    const snap = new GatewayStream(etcdUrl, '/v3/maintenance/snapshot', '{}');
+    await snap.done;
+    expect(snap.status).toBe(200);
+    const chunks = snap.messages as { result: { blob: string; remaining_bytes?: string } }[];
+    expect(chunks.length).toBeGreaterThan(0);
+    expect(chunks.every((c) => c.result.blob.length > 0)).toBe(true);
+    expect(chunks.at(-1)!.result.remaining_bytes).toBeUndefined();
+    const size = chunks.reduce((n, c) => n + Buffer.from(c.result.blob, 'base64').length, 0);
+    expect(Number(chunks[0].result.remaining_bytes ?? 0)).toBeLessThan(size);
+    const hashkv = await request(etcdUrl, '/v3/maintenance/hashkv', '{}');
+    expect(hashkv.status).toBe(200);
+    expect(typeof (hashkv.json as { hash: number }).hash).toBe('number');
+    const status = await request(etcdUrl, '/v3/auth/status', '{}');
+    expect(status.status).toBe(200);
+    expect(status.json).toMatchObject({ header: {} });
+  });
+
   test('/v3alpha/ is served as /v3/ is', async () => {
     const r = await request(etcdUrl, '/v3alpha/kv/range', JSON.stringify({ key: b64('tok') }));
     expect(r.status).toBe(200);

@@ -43,13 +43,13 @@ export const ETCD_GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
 };
 
 /**
- * A function adding the etcd services over `engine` to a grpc-js server. Call it once per server; the same engine
+ * A function adding the etcd services over `engine` to a server (statecar's, or a grpc-js one). Call it once per server; the same engine
  * may be registered on several servers (e.g. the Dapr gRPC port and `--etcd-port`).
  */
 export function etcdServiceRegistrar(
   engine: Engine,
   opts: EtcdApiOptions = {},
-): (server: grpc.Server) => void {
+): (server: Pick<grpc.Server, 'addService'>) => void {
   const header = new ResponseHeaderFactory({ ...DEFAULT_ETCD_IDENTITY, ...opts.identity });
   const maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   return (server) => {

@@ -22,11 +22,9 @@ import type { Engine } from './engine/contract';
 import { createLogger } from './observability/logger';
 import { StatecarMetrics } from './observability/metrics';
 import { grpcCallAccounting, instrumentHttp } from './observability/call-accounting';
-import {
-  DEFAULT_GRACEFUL_SHUTDOWN_SECONDS,
-  InFlightTracker,
-  shutdownGracefully,
-} from './observability/shutdown';
+import { shutdownGracefully } from './lifecycle/graceful-shutdown';
+import { InFlightTracker } from './lifecycle/in-flight-tracker';
+import { DEFAULT_GRACEFUL_SHUTDOWN_SECONDS } from './lifecycle/shutdown-coordinator';
 
 /** Everything the sidecar needs; the CLI builds it from daprd's flags. */
 export interface SidecarConfig {

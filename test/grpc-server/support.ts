@@ -130,6 +130,8 @@ export interface RawResult {
   body: Buffer;
   /** RST_STREAM code if the stream was reset. */
   rstCode?: number;
+  /** True when the client gave up waiting (the server neither answered nor reset in time). */
+  timedOut?: boolean;
   /** grpc-status from trailers or Trailers-Only headers. */
   status?: number;
   message?: string;
@@ -163,7 +165,10 @@ export function rawRequest(
     const req = session.request(headers, { endStream: false });
     const result: RawResult = { body: Buffer.alloc(0) };
     const parts: Buffer[] = [];
-    const timer = setTimeout(() => req.close(http2.constants.NGHTTP2_CANCEL), opts.timeoutMs ?? 10_000);
+    const timer = setTimeout(() => {
+      result.timedOut = true;
+      req.close(http2.constants.NGHTTP2_CANCEL);
+    }, opts.timeoutMs ?? 10_000);
     req.on('response', (h) => {
       result.headers = h;
       if (h['grpc-status'] !== undefined) {

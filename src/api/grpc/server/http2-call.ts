@@ -3,7 +3,7 @@
  * messages and trailers written back, client resets and the deadline turned into cancels. See docs/grpc-server.md
  * for the wire rules followed here.
  */
-import type http2 from 'node:http2';
+import http2 from 'node:http2';
 import { status, type Metadata } from '@grpc/grpc-js';
 import type { CallStatus } from './call-status';
 import { CallTransport } from './call-transport';
@@ -69,6 +69,18 @@ function onClose(this: CallStream): void {
 
 function onWantTrailers(this: CallStream): void {
   this.sendTrailers(this[kCall]!.trailers ?? OK_TRAILERS);
+}
+
+function closeStream(stream: CallStream): void {
+  if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+}
+
+/**
+ * Once our status is out, a client still sending (an early error: too large, malformed) gets RST_STREAM(NO_ERROR)
+ * so it stops, as grpc-go does; Node does it by itself only for streams whose body was never read.
+ */
+function onFinishBeforeClientEnd(this: CallStream): void {
+  setImmediate(closeStream, this);
 }
 
 function ignoreError(): void {
@@ -264,6 +276,7 @@ export class Http2Call extends CallTransport implements FrameSink {
 
   protected writeStatus(s: CallStatus): void {
     if (!this.writable()) return;
+    if (!this.stream.readableEnded) this.stream.once('finish', onFinishBeforeClientEnd);
     if (this.headersSent) {
       this.trailers = statusTrailers(s);
       this.stream.end();

@@ -3,7 +3,7 @@
  * compression without an encoding, metadata floods, resets mid-message, and a seeded stream of random bodies. Every
  * request must end in a clean status or a stream reset, promptly, and the server must go on serving.
  */
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import type { GrpcServer } from '../../src/api/grpc/server/grpc-server';
 import {

@@ -6,6 +6,7 @@
 import type http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import type { GrpcServer } from '../../src/api/grpc/server/grpc-server';
+import { mulberry32 } from '../support/seeded-random';
 import {
   connect,
   echo,
@@ -198,24 +199,12 @@ describe('resets, floods and timeouts', () => {
   });
 });
 
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('seeded random bodies', () => {
   const SEED = Number(process.env.GRPC_FUZZ_SEED ?? 0x5eed16);
   const ROUNDS = 150;
 
   test(`${ROUNDS} random bodies (seed ${SEED}) each end cleanly and the server keeps serving`, async () => {
-    const next = rng(SEED);
+    const next = mulberry32(SEED);
     const int = (n: number): number => Math.floor(next() * n);
     const paths = ['/test.Probe/Echo', '/test.Probe/Count', '/test.Probe/Chat', '/test.Probe/Sum'];
     const pieces = (): Buffer => {

@@ -7,13 +7,12 @@
  * `callback(err, value, trailer?)` for unary and client-streaming calls.
  */
 import { EventEmitter } from 'node:events';
-import { Duplex, Readable, Writable } from 'node:stream';
+import { Duplex, Writable } from 'node:stream';
 import {
   status,
   type Deadline,
   type Metadata,
   type ServerDuplexStream,
-  type ServerReadableStream,
   type ServerUnaryCall,
   type ServerWritableStream,
   type UntypedHandleCall,
@@ -39,24 +38,6 @@ const NO_METRICS = Object.freeze({
 
 type SurfaceCall = ServerUnaryCall<unknown, unknown>;
 type Callback = (err: unknown, value?: unknown, trailer?: Metadata) => void;
-
-/** The accessors every call object has, over its transport. */
-function surface(
-  t: CallTransport,
-): Pick<
-  SurfaceCall,
-  'getPeer' | 'sendMetadata' | 'getDeadline' | 'getPath' | 'getHost' | 'getAuthContext' | 'getMetricsRecorder'
-> {
-  return {
-    getPeer: () => t.getPeer(),
-    sendMetadata: (md: Metadata) => t.sendMetadata(md),
-    getDeadline: (): Deadline => t.getDeadline(),
-    getPath: () => t.path,
-    getHost: () => t.getHost(),
-    getAuthContext: () => NO_AUTH,
-    getMetricsRecorder: () => NO_METRICS as unknown as ReturnType<SurfaceCall['getMetricsRecorder']>,
-  };
-}
 
 /** `ServerUnaryCall`: an EventEmitter with the request. */
 export class UnaryCall extends EventEmitter implements ServerUnaryCall<unknown, unknown> {
@@ -102,154 +83,86 @@ export class UnaryCall extends EventEmitter implements ServerUnaryCall<unknown, 
   }
 }
 
-/** What a writable call object keeps: the status it will end with and the trailer given to `end()`. */
-interface Ending {
-  pending: CallStatus;
-  trailer: Metadata | undefined;
-}
-
 const OK: CallStatus = { code: status.OK, details: 'OK' };
 
-/** Shared wiring of the writable side: `emit('error', status)` sets the status and ends the stream. */
-function writableSide(stream: Writable, t: CallTransport, ending: Ending): void {
-  stream.on('error', (err: unknown) => {
-    ending.pending = toCallStatus(err);
-    if (!stream.writableEnded) stream.end();
-    else t.sendStatus(ending.pending);
-  });
-}
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the mixin pattern needs a constructor of any args
+type WritableClass = new (...args: any[]) => Writable;
 
-function finalStatus(ending: Ending): CallStatus {
-  return { ...ending.pending, metadata: ending.pending.metadata ?? ending.trailer ?? null };
+/**
+ * The writable side shared by server-streaming and bidi call objects, over a Node object-mode stream class: each
+ * `write()` becomes one response message, `end(trailer?)` the status (OK unless `emit('error', status)` set one),
+ * with the accessors of {@link UnaryCall}.
+ */
+function writableCall<B extends WritableClass>(Base: B) {
+  return class extends Base {
+    cancelled = false;
+    /** Set by the subclass constructor before any use. */
+    t!: CallTransport;
+    private pending: CallStatus = OK;
+    private trailer: Metadata | undefined;
+
+    /** Call from the subclass constructor. */
+    protected attach(t: CallTransport): void {
+      this.t = t;
+      this.on('error', (err: unknown) => {
+        this.pending = toCallStatus(err);
+        if (!this.writableEnded) this.end();
+        else t.sendStatus(this.pending);
+      });
+    }
+
+    get metadata(): Metadata {
+      return this.t.metadata;
+    }
+
+    getPeer = UnaryCall.prototype.getPeer;
+    sendMetadata = UnaryCall.prototype.sendMetadata;
+    getDeadline = UnaryCall.prototype.getDeadline;
+    getPath = UnaryCall.prototype.getPath;
+    getHost = UnaryCall.prototype.getHost;
+    getAuthContext = UnaryCall.prototype.getAuthContext;
+    getMetricsRecorder = UnaryCall.prototype.getMetricsRecorder;
+
+    override _write(chunk: unknown, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+      this.t.sendMessage(chunk, cb);
+    }
+
+    override _final(cb: (err?: Error | null) => void): void {
+      cb(null);
+      const p = this.pending;
+      this.t.sendStatus({ ...p, metadata: p.metadata ?? this.trailer ?? null });
+    }
+
+    override end(metadata?: unknown): this {
+      if (metadata) this.trailer = metadata as Metadata;
+      return super.end();
+    }
+  };
 }
 
 /** `ServerWritableStream`: an object-mode Writable whose writes become response messages. */
-export class WritableCall extends Writable implements ServerWritableStream<unknown, unknown> {
-  cancelled = false;
-  private readonly ending: Ending = { pending: OK, trailer: undefined };
-  readonly getPeer;
-  readonly sendMetadata;
-  readonly getDeadline;
-  readonly getPath;
-  readonly getHost;
-  readonly getAuthContext;
-  readonly getMetricsRecorder;
-
+export class WritableCall extends writableCall(Writable) implements ServerWritableStream<unknown, unknown> {
   constructor(
-    private readonly t: CallTransport,
+    t: CallTransport,
     public request: unknown,
   ) {
     super({ objectMode: true });
-    ({
-      getPeer: this.getPeer,
-      sendMetadata: this.sendMetadata,
-      getDeadline: this.getDeadline,
-      getPath: this.getPath,
-      getHost: this.getHost,
-      getAuthContext: this.getAuthContext,
-      getMetricsRecorder: this.getMetricsRecorder,
-    } = surface(t));
-    writableSide(this, t, this.ending);
-  }
-
-  get metadata(): Metadata {
-    return this.t.metadata;
-  }
-
-  override _write(chunk: unknown, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.t.sendMessage(chunk, cb);
-  }
-
-  override _final(cb: (err?: Error | null) => void): void {
-    cb(null);
-    this.t.sendStatus(finalStatus(this.ending));
-  }
-
-  override end(metadata?: unknown): this {
-    if (metadata) this.ending.trailer = metadata as Metadata;
-    return super.end();
+    this.attach(t);
   }
 }
 
-/** `ServerReadableStream`: an object-mode Readable of request messages. */
-export class ReadableCall extends Readable implements ServerReadableStream<unknown, unknown> {
-  cancelled = false;
-  readonly getPeer;
-  readonly sendMetadata;
-  readonly getDeadline;
-  readonly getPath;
-  readonly getHost;
-  readonly getAuthContext;
-  readonly getMetricsRecorder;
-
-  constructor(private readonly t: CallTransport) {
+/**
+ * `ServerDuplexStream` (and, as in grpc-js, the call object of client-streaming methods): request messages in,
+ * response messages out.
+ */
+export class DuplexCall extends writableCall(Duplex) implements ServerDuplexStream<unknown, unknown> {
+  constructor(t: CallTransport) {
     super({ objectMode: true });
-    ({
-      getPeer: this.getPeer,
-      sendMetadata: this.sendMetadata,
-      getDeadline: this.getDeadline,
-      getPath: this.getPath,
-      getHost: this.getHost,
-      getAuthContext: this.getAuthContext,
-      getMetricsRecorder: this.getMetricsRecorder,
-    } = surface(t));
-  }
-
-  get metadata(): Metadata {
-    return this.t.metadata;
+    this.attach(t);
   }
 
   override _read(): void {
     this.t.startRead();
-  }
-}
-
-/** `ServerDuplexStream`: request messages in, response messages out. */
-export class DuplexCall extends Duplex implements ServerDuplexStream<unknown, unknown> {
-  cancelled = false;
-  private readonly ending: Ending = { pending: OK, trailer: undefined };
-  readonly getPeer;
-  readonly sendMetadata;
-  readonly getDeadline;
-  readonly getPath;
-  readonly getHost;
-  readonly getAuthContext;
-  readonly getMetricsRecorder;
-
-  constructor(private readonly t: CallTransport) {
-    super({ objectMode: true });
-    ({
-      getPeer: this.getPeer,
-      sendMetadata: this.sendMetadata,
-      getDeadline: this.getDeadline,
-      getPath: this.getPath,
-      getHost: this.getHost,
-      getAuthContext: this.getAuthContext,
-      getMetricsRecorder: this.getMetricsRecorder,
-    } = surface(t));
-    writableSide(this, t, this.ending);
-  }
-
-  get metadata(): Metadata {
-    return this.t.metadata;
-  }
-
-  override _read(): void {
-    this.t.startRead();
-  }
-
-  override _write(chunk: unknown, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.t.sendMessage(chunk, cb);
-  }
-
-  override _final(cb: (err?: Error | null) => void): void {
-    cb(null);
-    this.t.sendStatus(finalStatus(this.ending));
-  }
-
-  override end(metadata?: unknown): this {
-    if (metadata) this.ending.trailer = metadata as Metadata;
-    return super.end();
   }
 }
 
@@ -330,20 +243,18 @@ class SingleRequestDispatch implements CallListener {
 
 /** Client-streaming and bidi calls: the handler runs at once and reads the messages as a stream. */
 class StreamingRequestDispatch implements CallListener {
-  private readonly call: ReadableCall | DuplexCall;
+  private readonly call: DuplexCall;
 
   constructor(
     private readonly t: CallTransport,
     func: UntypedHandleCall,
   ) {
+    const call = new DuplexCall(t);
+    this.call = call;
     if (t.kind === 'clientStream') {
-      const call = new ReadableCall(t);
-      this.call = call;
-      const f = func as (c: ReadableCall, cb: Callback) => void;
+      const f = func as (c: DuplexCall, cb: Callback) => void;
       run(t, () => f(call, responder(t)));
     } else {
-      const call = new DuplexCall(t);
-      this.call = call;
       const f = func as (c: DuplexCall) => void;
       run(t, () => f(call));
     }

@@ -9,7 +9,7 @@ import type { CallStatus } from './call-status';
 import { CallTransport } from './call-transport';
 import { ACCEPT_ENCODING, decompress } from './compression';
 import { encodeGrpcMessage } from './grpc-message';
-import { frameMessage, MessageDecoder, type FrameSink } from './message-framing';
+import { frameMessage, MessageDecoder, PREFIX_BYTES, type FrameSink } from './message-framing';
 import type { RegisteredMethod } from './method-registry';
 import { requestMetadata } from './request-metadata';
 
@@ -137,6 +137,14 @@ export class Http2Call extends CallTransport implements FrameSink {
   /** A chunk of the request body. */
   receiveChunk(chunk: Buffer): void {
     if (this.ended) return;
+    if (this.decoder === undefined && chunk.length >= PREFIX_BYTES && chunk[0] <= 1) {
+      // The common case: nothing pending and exactly one whole message in the chunk.
+      const length = chunk.readUInt32BE(1);
+      if (length === chunk.length - PREFIX_BYTES && length <= this.limits.maxReceive) {
+        this.receiveFrame(chunk[0] === 1, Buffer.from(chunk.subarray(PREFIX_BYTES)));
+        return;
+      }
+    }
     const problem = (this.decoder ??= new MessageDecoder(this.limits.maxReceive)).push(chunk, this);
     if (problem) this.sendStatus(problem);
   }

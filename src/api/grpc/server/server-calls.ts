@@ -173,10 +173,10 @@ function cancelObject(call: { cancelled: boolean } & EventEmitter, destroy: bool
   if (destroy) (call as unknown as { destroy(): void }).destroy();
 }
 
-/** Run the handler, answering UNKNOWN if it throws synchronously. */
-function run(t: CallTransport, body: () => void): void {
+/** Run `func(call, cb?)`, answering UNKNOWN if it throws synchronously (no closure: this runs on every call). */
+function run(t: CallTransport, func: UntypedHandleCall, call: unknown, cb?: Callback): void {
   try {
-    body();
+    (func as (c: unknown, cb?: Callback) => void)(call, cb);
   } catch {
     t.sendStatus(HANDLER_THREW);
   }
@@ -226,13 +226,11 @@ class SingleRequestDispatch implements CallListener {
     if (t.kind === 'unary') {
       const call = new UnaryCall(t, this.request);
       this.call = call;
-      const func = this.func as (c: UnaryCall, cb: Callback) => void;
-      run(t, () => func(call, responder(t)));
+      run(t, this.func, call, responder(t));
     } else {
       const call = new WritableCall(t, this.request);
       this.call = call;
-      const func = this.func as (c: WritableCall) => void;
-      run(t, () => func(call));
+      run(t, this.func, call);
     }
   }
 
@@ -251,13 +249,7 @@ class StreamingRequestDispatch implements CallListener {
   ) {
     const call = new DuplexCall(t);
     this.call = call;
-    if (t.kind === 'clientStream') {
-      const f = func as (c: DuplexCall, cb: Callback) => void;
-      run(t, () => f(call, responder(t)));
-    } else {
-      const f = func as (c: DuplexCall) => void;
-      run(t, () => f(call));
-    }
+    run(t, func, call, t.kind === 'clientStream' ? responder(t) : undefined);
   }
 
   onMessage(value: unknown): void {

@@ -5,22 +5,18 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { DaprApiContext } from './api/api-context';
-import { createEtcdGateway, type EtcdGateway, type EtcdGatewayConfig } from './api/etcd-gateway';
-import {
-  DEFAULT_ETCD_IDENTITY,
-  etcdServiceRegistrar,
-  ETCD_GRPC_SERVER_OPTIONS,
-  type EtcdAuthOptions,
-} from './api/grpc/etcd';
+import { EtcdGateway } from './api/etcd-gateway';
+import { DEFAULT_ETCD_IDENTITY, etcdServiceRegistrar, type EtcdAuthOptions } from './api/grpc/etcd';
 import { AuthOptionsError, etcdAuthOptionsFrom } from './api/grpc/etcd/auth-options';
 import { ComponentConfigError } from './components/component-loader';
 import type { ComponentDefinition } from './components/component-schema';
 import { protoRoot } from './api/grpc/proto-path';
-import { bindGrpc, createGrpcServer, GRPC_SERVER_BASE_OPTIONS } from './api/grpc/server';
+import { addReflection } from './api/grpc/reflection';
+import { bindGrpc, createGrpcServer, etcdGrpcServerOptions } from './api/grpc/server';
+import { GrpcServer } from './api/grpc/server/grpc-server';
 import { createHttpServer } from './api/http/server';
 import { createProtocolSniffer, type ProtocolSniffer } from './api/protocol-sniffer';
 import { registerWatchRoute } from './api/http/watch-sse';
@@ -30,7 +26,7 @@ import { openComponents } from './components/component-set';
 import type { Engine } from './engine/contract';
 import { createLogger } from './observability/logger';
 import { StatecarMetrics } from './observability/metrics';
-import { grpcCallInterceptor, instrumentHttp } from './observability/call-accounting';
+import { grpcCallAccounting, instrumentHttp } from './observability/call-accounting';
 import { shutdownGracefully } from './lifecycle/graceful-shutdown';
 import { InFlightTracker } from './lifecycle/in-flight-tracker';
 import { DEFAULT_GRACEFUL_SHUTDOWN_SECONDS } from './lifecycle/shutdown-coordinator';
@@ -139,29 +135,30 @@ export class Sidecar {
         ? etcdServiceRegistrar(etcdEngine, { auth: etcdAuthOptionsOf(defs, components.etcdStoreName) })
         : undefined;
       const ports: { http: number; grpc: number; etcd?: number; metrics?: number } = { http: 0, grpc: 0 };
-      // One bookkeeping layer for in-flight tracking and metrics: each interceptor or hook costs on every call.
-      const interceptors = [grpcCallInterceptor({ inFlight, metrics })];
-      // A port serving the etcd API speaks etcd's JSON gateway (HTTP/1.1) beside gRPC, told apart per connection.
-      const gatewayConfig = (maxRequestMessageBytes: number, apiToken?: string): EtcdGatewayConfig => ({
-        maxRequestMessageBytes,
-        apiToken,
-        version: DEFAULT_ETCD_IDENTITY.version,
-        healthy: () => etcdEngine?.health().ready ?? false,
-        inFlight,
-      });
+      // One bookkeeping layer for in-flight tracking and metrics: each layer or hook costs on every call.
+      const layers = [grpcCallAccounting({ inFlight, metrics })];
+      // A port serving the etcd API also speaks etcd's JSON gateway (HTTP/1.1), told from gRPC per connection; the
+      // gateway runs the port's own gRPC methods.
       const listenEtcdPort = async (
-        server: grpc.Server,
-        gateway: EtcdGateway | undefined,
-        host: string,
+        server: GrpcServer,
+        maxMessage: number,
+        hosts: string[],
         port: number,
-      ): Promise<number> => {
-        if (!gateway) return bindGrpc(server, host, port);
-        const sniffer = createProtocolSniffer({
-          http2: server.createConnectionInjector(grpc.ServerCredentials.createInsecure()),
-          http1: gateway,
+      ) => {
+        const gateway = new EtcdGateway({
+          server,
+          maxRequestMessageBytes: maxMessage,
+          version: DEFAULT_ETCD_IDENTITY.version,
+          healthy: () => etcdEngine?.health().ready ?? false,
         });
-        listeners.sniffers.push(sniffer);
-        return sniffer.listen(host, port);
+        listeners.gateways.push(gateway);
+        let bound = port;
+        for (const host of hosts) {
+          const sniffer = createProtocolSniffer({ http2: server, http1: gateway });
+          listeners.sniffers.push(sniffer);
+          bound = await sniffer.listen(host, bound);
+        }
+        return bound;
       };
 
       // HTTP: one fastify instance per listen address (a server binds one address).
@@ -178,33 +175,34 @@ export class Sidecar {
       }
 
       // gRPC: the Dapr service, plus the etcd API on the same port.
-      const grpcServer = createGrpcServer(ctx, etcdRegistrar ? [etcdRegistrar] : [], { interceptors });
+      const grpcServer = createGrpcServer(ctx, etcdRegistrar ? [etcdRegistrar] : [], layers);
       listeners.grpc.push(grpcServer);
-      const daprGateway = etcdRegistrar
-        ? createEtcdGateway(etcdRegistrar, gatewayConfig(config.maxBodySize, config.apiToken))
-        : undefined;
-      if (daprGateway) listeners.gateways.push(daprGateway);
-      for (const host of config.listenAddresses) {
-        ports.grpc = await listenEtcdPort(grpcServer, daprGateway, host, ports.grpc || config.grpcPort);
+      if (etcdRegistrar) {
+        ports.grpc = await listenEtcdPort(
+          grpcServer,
+          config.maxBodySize,
+          config.listenAddresses,
+          config.grpcPort,
+        );
+      } else {
+        for (const host of config.listenAddresses) {
+          ports.grpc = await bindGrpc(grpcServer, host, ports.grpc || config.grpcPort);
+        }
       }
 
       // The etcd API on a port of its own (etcd's limits; no Dapr API token there).
       if (config.etcdPort !== undefined && etcdRegistrar) {
-        const etcdServer = new grpc.Server({
-          ...GRPC_SERVER_BASE_OPTIONS,
-          ...ETCD_GRPC_SERVER_OPTIONS,
-          interceptors,
-        });
+        const etcdOptions = etcdGrpcServerOptions(layers);
+        const etcdServer = new GrpcServer(etcdOptions);
         etcdRegistrar(etcdServer);
+        addReflection(etcdServer);
         listeners.grpc.push(etcdServer);
-        const etcdGateway = createEtcdGateway(
-          etcdRegistrar,
-          gatewayConfig(ETCD_GRPC_SERVER_OPTIONS['grpc.max_receive_message_length'] as number),
+        ports.etcd = await listenEtcdPort(
+          etcdServer,
+          etcdOptions.maxReceiveMessageLength!,
+          config.listenAddresses,
+          config.etcdPort,
         );
-        listeners.gateways.push(etcdGateway);
-        for (const host of config.listenAddresses) {
-          ports.etcd = await listenEtcdPort(etcdServer, etcdGateway, host, ports.etcd || config.etcdPort);
-        }
       } else if (config.etcdPort !== undefined) {
         log.warn('--etcd-port given but no state store is configured: the etcd API is not served');
       }
@@ -284,7 +282,7 @@ function etcdAuthOptionsOf(defs: ComponentDefinition[], store: string | undefine
 /** Everything that listens. */
 interface Listeners {
   http: FastifyInstance[];
-  grpc: grpc.Server[];
+  grpc: GrpcServer[];
   /** Ports that tell gRPC from HTTP/1.1 per connection, and the etcd JSON gateways behind them. */
   sniffers: ProtocolSniffer[];
   gateways: EtcdGateway[];

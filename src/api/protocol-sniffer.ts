@@ -6,17 +6,15 @@
  * so neither side knows a sniffer was there. No second port and no proxy.
  */
 import net from 'node:net';
-import type { Duplex } from 'node:stream';
 
 /**
- * Something that takes over an accepted connection: grpc-js's `Server.createConnectionInjector(...)`, statecar's
- * own HTTP/2 server, or a node:http server. The socket comes paused, with the bytes read so far back in its
- * readable buffer: node:http2 sessions read that buffer themselves, while a node:http server needs
- * `server.emit('connection', socket); socket.resume()` (its parser takes the handle directly and only sees the
- * buffered bytes as `data` events).
+ * Something that takes over an accepted connection: statecar's gRPC server (`GrpcServer.acceptConnection`) or the
+ * etcd JSON gateway. The socket comes paused, with the bytes read so far back in its readable buffer: node:http2
+ * sessions read that buffer themselves, while a node:http server needs `server.emit('connection', socket)` and then
+ * `socket.resume()` (its parser takes the handle directly and only sees the buffered bytes as `data` events).
  */
 export interface ConnectionSink {
-  injectConnection(socket: Duplex): void;
+  acceptConnection(socket: net.Socket): void;
 }
 
 /** Options of {@link createProtocolSniffer}. */
@@ -85,7 +83,7 @@ export function createProtocolSniffer(opts: ProtocolSnifferOptions): ProtocolSni
       socket.off('data', onData);
       socket.off('error', onError);
       socket.unshift(head);
-      (side === 'http2' ? opts.http2 : opts.http1).injectConnection(socket);
+      (side === 'http2' ? opts.http2 : opts.http1).acceptConnection(socket);
     };
     socket.on('data', onData);
     socket.once('end', () => clearTimeout(timer));

@@ -5,11 +5,12 @@
  * after a bounded number of messages, however many writes follow, and still get every event in order once it reads
  * again; a client that goes away must leave no watcher behind.
  */
-import * as grpc from '@grpc/grpc-js';
 import type { Engine, WatchRequest, WatchSink } from '../../src/engine/contract';
 import { createEmbeddedEngine } from '../../src/engine';
-import { createEtcdGateway } from '../../src/api/etcd-gateway';
-import { etcdServiceRegistrar, ETCD_GRPC_SERVER_OPTIONS } from '../../src/api/grpc/etcd';
+import { EtcdGateway } from '../../src/api/etcd-gateway';
+import { etcdServiceRegistrar } from '../../src/api/grpc/etcd';
+import { etcdGrpcServerOptions } from '../../src/api/grpc/server';
+import { GrpcServer } from '../../src/api/grpc/server/grpc-server';
 import { createProtocolSniffer, type ProtocolSniffer } from '../../src/api/protocol-sniffer';
 import { EtcdGrpcClient, b } from '../etcd/support/etcd-grpc-client';
 import { GatewayStream, request } from './support/gateway-http';
@@ -65,7 +66,8 @@ function counting(engine: Engine, stats: SinkStats): Engine {
 
 describe('gateway watch flow control (in process, real sockets)', () => {
   let engine: Engine;
-  let server: grpc.Server;
+  let server: GrpcServer;
+  let gateway: EtcdGateway;
   let sniffer: ProtocolSniffer;
   let base: string;
   let endpoint: string;
@@ -73,17 +75,15 @@ describe('gateway watch flow control (in process, real sockets)', () => {
 
   beforeAll(async () => {
     engine = await createEmbeddedEngine({});
-    const register = etcdServiceRegistrar(counting(engine, stats));
-    server = new grpc.Server(ETCD_GRPC_SERVER_OPTIONS);
-    register(server);
-    const gateway = createEtcdGateway(register, {
-      maxRequestMessageBytes: ETCD_GRPC_SERVER_OPTIONS['grpc.max_receive_message_length'] as number,
+    const options = etcdGrpcServerOptions();
+    server = new GrpcServer(options);
+    etcdServiceRegistrar(counting(engine, stats))(server);
+    gateway = new EtcdGateway({
+      server,
+      maxRequestMessageBytes: options.maxReceiveMessageLength!,
       version: '3.5.0',
     });
-    sniffer = createProtocolSniffer({
-      http2: server.createConnectionInjector(grpc.ServerCredentials.createInsecure()),
-      http1: gateway,
-    });
+    sniffer = createProtocolSniffer({ http2: server, http1: gateway });
     const port = await sniffer.listen('127.0.0.1', 0);
     base = `http://127.0.0.1:${port}`;
     endpoint = `127.0.0.1:${port}`;
@@ -91,6 +91,7 @@ describe('gateway watch flow control (in process, real sockets)', () => {
 
   afterAll(async () => {
     server?.forceShutdown();
+    gateway?.destroyConnections();
     sniffer?.destroyConnections();
     await sniffer?.close();
     await engine?.close();
@@ -118,8 +119,8 @@ describe('gateway watch flow control (in process, real sockets)', () => {
     const n = 120;
     for (let i = 0; i < n; i++) await engine.put({ key: b(`bp/${i % 7}`), value });
     await untilTrue(() => stats.refused > 0);
-    // What was taken before the watcher paused is what the socket and the stream's 16-message window hold (each
-    // message is ~87 KB of JSON): far fewer than the writes.
+    // What was taken before the watcher paused is what the socket and the stream's own window hold (each message
+    // is ~87 KB of JSON): far fewer than the writes.
     expect(stats.acceptedBeforeRefusal).toBeLessThan(n / 2);
     w.resume();
     const count = (): number =>

@@ -226,7 +226,7 @@ describe('etcd JSON gateway on a sidecar: ports, connections, bad input', () => 
 });
 
 describe('a sidecar with gateway watches open shuts down within its grace period', () => {
-  test('SIGTERM: the watches get their cancel and the process exits 0', async () => {
+  test('SIGTERM: the watch gets its cancel, the stream its end, and the process exits 0', async () => {
     const sc = await startSidecar({
       etcdPort: true,
       args: ['--dapr-graceful-shutdown-seconds', '5'],
@@ -245,8 +245,14 @@ describe('a sidecar with gateway watches open shuts down within its grace period
       expect(await sc.stop()).toBe(0);
       expect(Date.now() - started).toBeLessThan(5000);
       await w.done;
-      const last = w.messages.at(-1) as { result?: { canceled?: boolean } };
-      expect(last.result?.canceled).toBe(true);
+      // The watch's cancel, then the stream's end as gRPC ends it (UNAVAILABLE), in the gateway's error form.
+      const [, cancel, end] = w.messages as [
+        unknown,
+        { result: { canceled?: boolean; cancel_reason?: string } },
+        { error?: { grpc_code: number; http_code: number } },
+      ];
+      expect(cancel.result).toMatchObject({ canceled: true, cancel_reason: 'etcdserver: server stopped' });
+      expect(end.error).toMatchObject({ grpc_code: 14, http_code: 503 });
     } finally {
       w.close();
       await sc.stop();

@@ -3,7 +3,7 @@
  * the error object of a unary call, and the error chunk that ends a stream.
  */
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import type { CallStatus } from './invocation';
+import type { CallStatus } from '../grpc/server/call-status';
 import { goJsonStringify } from './json-mapping';
 
 /** grpc-gateway's `HTTPStatusFromCode`. */

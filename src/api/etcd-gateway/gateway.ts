@@ -1,40 +1,37 @@
 /**
- * etcd's JSON gateway over HTTP/1.1: `POST /v3/kv/range` and the rest (routes.ts), answered by the handlers the
- * gRPC port registers (method-registry.ts, invocation.ts), with etcd's JSON mapping (json-mapping.ts) and error
- * forms (error-forms.ts). Also etcd's `GET /version` (Patroni reads it to pick the API prefix) and `GET /health`.
+ * etcd's JSON gateway over HTTP/1.1: `POST /v3/kv/range` and the rest (routes.ts), each run as the gRPC method of
+ * the same port through the gRPC server's in-process entry (`GrpcServer.invoke`: the same layers — token check,
+ * accounting —, cancel handling and handlers as a call on the wire), with etcd's JSON mapping (json-mapping.ts)
+ * and error forms (error-forms.ts). Also etcd's `GET /version` (Patroni reads it to pick the API prefix) and
+ * `GET /health`.
  *
- * A request becomes the same bytes a gRPC client would send: JSON → protobuf message → the method's own request
- * deserializer (so the size checks and fast codecs apply unchanged) → the handler; each answer goes through the
- * method's response serializer and back to JSON. See docs/etcd-gateway.md.
+ * A request becomes the request object a gRPC client's bytes would give: JSON → protobuf message → bytes → the
+ * method's own request deserializer (so the size checks and fast codecs apply unchanged); each answer goes through
+ * the method's response serializer and back to JSON. See docs/etcd-gateway.md.
  */
 import http from 'node:http';
-import type { Duplex } from 'node:stream';
-import * as grpc from '@grpc/grpc-js';
-import type { InFlightTracker } from '../../lifecycle/in-flight-tracker';
-import { tokenProblem } from '../grpc/auth-interceptor';
-import { DaprError } from '../dapr-errors';
+import type net from 'node:net';
+import { Metadata, status } from '@grpc/grpc-js';
+import type { CallStatus } from '../grpc/server/call-status';
+import type { GrpcServer } from '../grpc/server/grpc-server';
+import type { InProcessCallHandle, InProcessOptions } from '../grpc/server/in-process-call';
 import type { ConnectionSink } from '../protocol-sniffer';
 import { errorBody, httpStatusOfCode, streamErrorChunk } from './error-forms';
 import { GoJsonError, readValue, type JsonNode } from './go-json';
-import { GatewayCall, type CallInfo, type CallStatus } from './invocation';
 import { goJsonStringify, JsonMappingError, messageFromJson, messageToJson } from './json-mapping';
-import type { MethodRegistry, RegisteredMethod } from './method-registry';
+import { ServedMethodTypes, type MethodTypes } from './message-types';
 import { GATEWAY_PREFIXES, routeOf } from './routes';
 
 /** Options of {@link EtcdGateway}. */
 export interface EtcdGatewayOptions {
-  /** The services to serve (those registered on the gRPC side of the same port). */
-  registry: MethodRegistry;
+  /** The gRPC server of the same port: its methods answer the routes. */
+  server: Pick<GrpcServer, 'invoke' | 'services'>;
   /** Largest encoded request message, the port's gRPC receive limit (etcd: max-request-bytes + 512 KiB). */
   maxRequestMessageBytes: number;
   /** The etcd version statecar reports (Maintenance Status, `GET /version`). */
   version: string;
   /** Whether the engine serves requests, for `GET /health` (default: always). */
   healthy?: () => boolean;
-  /** A `dapr-api-token` every gateway request must carry (on the Dapr gRPC port with DAPR_API_TOKEN). */
-  apiToken?: string;
-  /** Requests in flight, for the graceful shutdown; streams register as long-lived. */
-  inFlight?: InFlightTracker;
 }
 
 /**
@@ -55,28 +52,33 @@ const JSON_TYPE = 'application/json';
 /** How long an idle keep-alive connection is kept open, ms. */
 const KEEP_ALIVE_MS = 120_000;
 
+/** The caller as the gRPC side sees it. */
+type CallInfo = Required<Pick<InProcessOptions, 'metadata' | 'host' | 'peer'>>;
+
 /** The gateway: a node:http server fed connections by the protocol sniffer. */
 export class EtcdGateway implements ConnectionSink {
   readonly server: http.Server;
-  private readonly sockets = new Map<Duplex, number>();
+  private readonly sockets = new Map<net.Socket, number>();
   private closing = false;
   private readonly maxBodyBytes: number;
+  private readonly types: ServedMethodTypes;
 
   constructor(private readonly opts: EtcdGatewayOptions) {
     this.maxBodyBytes = opts.maxRequestMessageBytes * BODY_FACTOR;
+    this.types = new ServedMethodTypes(() => opts.server.services());
     // No time limit on a whole request: a watch's body may stay open as long as the watch (etcd sets none either).
     // Idle keep-alive connections are kept 2 min (node's default is 5 s; etcd keeps them until the client closes):
     // Patroni's connection pool polls every loop_wait (10 s by default) and must not race a server-side close.
     this.server = http.createServer({ requestTimeout: 0 }, (req, res) => this.handle(req, res));
     this.server.keepAliveTimeout = KEEP_ALIVE_MS;
-    this.server.on('connection', (socket: Duplex) => {
+    this.server.on('connection', (socket: net.Socket) => {
       this.sockets.set(socket, 0);
       socket.once('close', () => this.sockets.delete(socket));
     });
   }
 
   /** Take over an HTTP/1.1 connection. */
-  injectConnection(socket: Duplex): void {
+  acceptConnection(socket: net.Socket): void {
     if (this.closing) {
       socket.destroy();
       return;
@@ -120,27 +122,17 @@ export class EtcdGateway implements ConnectionSink {
       return textError(res, 404, gateway ? 'Not Found' : '404 page not found');
     }
     if (req.method !== 'POST') return textError(res, 405, 'Method Not Allowed');
-    const [, service, name] = path.split('/');
-    const method = this.opts.registry.get(path);
-    if (!method) {
-      // What a gRPC server answers for a service or method it does not have (grpc-go's wording, as etcd's).
-      const details = this.opts.registry.hasService(service)
-        ? `unknown method ${name} for service ${service}`
-        : `unknown service ${service}`;
-      return jsonError(res, { code: grpc.status.UNIMPLEMENTED, details });
+    const types = this.types.get(path);
+    if (!types) {
+      // Not served on this port: the gRPC server answers what it answers a gRPC client (UNIMPLEMENTED).
+      this.opts.server.invoke(path, {}, { onMessage: () => true, onStatus: (s) => jsonError(res, s) });
+      return;
     }
     const info = callInfo(req);
-    if (this.opts.apiToken !== undefined && tokenProblem(info.metadata, this.opts.apiToken)) {
-      return jsonError(res, {
-        code: grpc.status.UNAUTHENTICATED,
-        details: new DaprError('UNAUTHENTICATED', {}).message,
-      });
-    }
-    info.metadata.remove('dapr-api-token');
-    if (method.kind === 'unary' || method.kind === 'serverStream') {
-      void this.serveSingleRequest(method, info, req, res);
+    if (types.kind === 'unary' || types.kind === 'serverStream') {
+      void this.serveSingleRequest(path, types, info, req, res);
     } else {
-      this.serveStreamingRequest(method, info, req, res);
+      this.serveStreamingRequest(path, types, info, req, res);
     }
   }
 
@@ -160,7 +152,8 @@ export class EtcdGateway implements ConnectionSink {
 
   /** Unary and server-streaming methods: one request, the body's first JSON value. */
   private async serveSingleRequest(
-    method: RegisteredMethod,
+    path: string,
+    types: MethodTypes,
     info: CallInfo,
     req: http.IncomingMessage,
     res: http.ServerResponse,
@@ -171,39 +164,38 @@ export class EtcdGateway implements ConnectionSink {
       res.setHeader('Connection', 'close');
       return jsonError(res, this.bodyTooLarge());
     }
-    let request: object;
+    let request: unknown;
     try {
       const r = readValue(body, 0, true);
-      request = this.toRequest(method, 'node' in r ? r.node : undefined);
+      request = this.toRequest(types, 'node' in r ? r.node : undefined);
     } catch (err) {
       return jsonError(res, mappingStatus(err));
     }
-    const call = this.open(method, info, res);
-    call.request = request;
-    call.start();
+    const call = this.open(path, types, info, res);
+    call?.write(request);
+    call?.end();
   }
 
   /** Client- and bidi-streaming methods: the body is a sequence of JSON values, each one request. */
   private serveStreamingRequest(
-    method: RegisteredMethod,
+    path: string,
+    types: MethodTypes,
     info: CallInfo,
     req: http.IncomingMessage,
     res: http.ServerResponse,
   ): void {
     let pending: Buffer = Buffer.alloc(0);
-    let call: GatewayCall | undefined;
+    let started = false;
+    let call: InProcessCallHandle | undefined;
     let stopped = false;
-    // Requests after the first that cannot be read end the request stream, as etcd's gateway does (it stops
-    // sending and half-closes); the first one's error is the answer.
-    const stop = (): void => {
-      stopped = true;
-      req.resume();
-      call?.endRequests();
+    const start = (): void => {
+      started = true;
+      call = this.open(path, types, info, res);
     };
     const take = (final: boolean): void => {
       while (!stopped) {
         let r;
-        let request: object;
+        let request: unknown;
         try {
           r = readValue(pending, 0, final);
           if ('incomplete' in r) {
@@ -211,29 +203,29 @@ export class EtcdGateway implements ConnectionSink {
             return;
           }
           if ('eof' in r) {
-            if (!call) this.startStream(method, info, res).endRequests();
-            else call.endRequests();
+            // The client's half-close: the call goes on (a watch stays open), it just gets no more requests.
+            if (!started) start();
+            call?.end();
             stopped = true;
             return;
           }
-          request = this.toRequest(method, r.node);
+          request = this.toRequest(types, r.node);
         } catch (err) {
-          // etcd's gateway passes a streaming call's decode error on as is, so it is code Unknown there.
-          const status =
-            err instanceof BodyTooLarge ? this.bodyTooLarge() : mappingStatus(err, grpc.status.UNKNOWN);
-          if (!call) {
-            stopped = true;
-            req.resume();
-            if (err instanceof BodyTooLarge) res.setHeader('Connection', 'close');
-            return jsonError(res, status);
+          stopped = true;
+          req.resume();
+          if (started) {
+            // A later request that cannot be read ends the request stream, as etcd's gateway stops sending.
+            call?.end();
+            return;
           }
-          return stop();
+          // etcd's gateway passes a streaming call's first decode error on as is, so it is code Unknown there.
+          const tooLarge = err instanceof BodyTooLarge;
+          if (tooLarge) res.setHeader('Connection', 'close');
+          return jsonError(res, tooLarge ? this.bodyTooLarge() : mappingStatus(err, status.UNKNOWN));
         }
         pending = pending.subarray(r.end);
-        call ??= this.startStream(method, info, res);
-        const current = call;
-        current.onWantRequests = () => req.resume();
-        if (!current.pushRequest(request)) req.pause();
+        if (!started) start();
+        call?.write(request);
       }
     };
     req.on('data', (chunk: Buffer) => {
@@ -244,90 +236,93 @@ export class EtcdGateway implements ConnectionSink {
     req.on('end', () => take(true));
   }
 
-  private startStream(method: RegisteredMethod, info: CallInfo, res: http.ServerResponse): GatewayCall {
-    const call = this.open(method, info, res);
-    call.start();
-    return call;
-  }
-
-  /** The request message: JSON → protobuf bytes (size-checked) → the method's own deserializer. */
-  private toRequest(method: RegisteredMethod, node: JsonNode | undefined): object {
-    const type = method.requestType;
+  /** The request object: JSON → protobuf bytes (size-checked) → the method's own deserializer. */
+  private toRequest(types: MethodTypes, node: JsonNode | undefined): unknown {
+    const type = types.requestType;
     const bytes = type.encode(type.fromObject(node ? messageFromJson(type, node) : {})).finish();
     const max = this.opts.maxRequestMessageBytes;
     if (bytes.length > max) {
       throw new StatusFailure({
-        code: grpc.status.RESOURCE_EXHAUSTED,
+        code: status.RESOURCE_EXHAUSTED,
         // grpc-go's wording, as etcd's gateway relays it.
         details: `grpc: received message larger than max (${bytes.length} vs. ${max})`,
       });
     }
-    return method.definition.requestDeserialize(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+    return types.deserialize(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
   }
 
   private bodyTooLarge(): CallStatus {
     return {
-      code: grpc.status.RESOURCE_EXHAUSTED,
+      code: status.RESOURCE_EXHAUSTED,
       details: `request body larger than ${this.maxBodyBytes} bytes (the message limit is ${this.opts.maxRequestMessageBytes} bytes)`,
     };
   }
 
-  /** A call whose answers are written to `res`: one JSON object for unary calls, `{"result": ...}` lines for streams. */
-  private open(method: RegisteredMethod, info: CallInfo, res: http.ServerResponse): GatewayCall {
-    const streaming = method.kind === 'serverStream' || method.kind === 'bidi';
+  /**
+   * Run the method, its answers written to `res`: one JSON object for unary calls, `{"result": ...}` lines for
+   * streams. A stream's next answer waits until the response has taken the previous one (the handler's `write`
+   * answers false meanwhile, so a watch pauses its watcher). Undefined when the call was refused at once.
+   */
+  private open(
+    path: string,
+    types: MethodTypes,
+    info: CallInfo,
+    res: http.ServerResponse,
+  ): InProcessCallHandle | undefined {
+    const streaming = types.kind === 'serverStream' || types.kind === 'bidi';
+    const toJson = (value: unknown): string =>
+      goJsonStringify(messageToJson(types.responseType, types.responseType.decode(types.serialize(value))));
     let started = false;
-    const call = new GatewayCall(method, info, {
-      message: (value, ready) => {
-        let json: string;
-        try {
-          json = goJsonStringify(
-            messageToJson(
-              method.responseType,
-              method.responseType.decode(method.definition.responseSerialize(value)),
-            ),
-          );
-        } catch (err) {
-          call.fail({ code: grpc.status.INTERNAL, details: `failed to serialize response: ${String(err)}` });
+    let unaryBody = '{}';
+    let failure: CallStatus | undefined;
+    // Filled in once invoke returns; the sink may run before that (a call refused at once) and then needs none.
+    const call: { handle?: InProcessCallHandle } = {};
+    const finish = (s: CallStatus): void => {
+      if (res.writableEnded) return;
+      if (s.code === status.OK) {
+        if (!streaming) {
+          res.writeHead(200, { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(unaryBody) });
+          res.end(unaryBody);
           return;
         }
+        if (!started) res.writeHead(200, { 'Content-Type': JSON_TYPE });
+        res.end();
+        return;
+      }
+      if (!streaming) return jsonError(res, s);
+      if (!started) res.writeHead(httpStatusOfCode(s.code), { 'Content-Type': JSON_TYPE });
+      res.end(streamErrorChunk(s));
+    };
+    call.handle = this.opts.server.invoke(path, info, {
+      onMessage: (value) => {
+        let json: string;
+        try {
+          json = toJson(value);
+        } catch (err) {
+          failure = { code: status.INTERNAL, details: `failed to serialize response: ${String(err)}` };
+          call.handle?.cancel();
+          finish(failure);
+          return false;
+        }
         if (!streaming) {
-          res
-            .writeHead(200, { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(json) })
-            .end(json);
-          return ready();
+          unaryBody = json;
+          return true;
         }
         if (!started) {
           started = true;
           res.writeHead(200, { 'Content-Type': JSON_TYPE });
         }
-        if (res.write(`{"result":${json}}\n`)) ready();
-        else res.once('drain', ready);
+        if (res.write(`{"result":${json}}\n`)) return true;
+        res.once('drain', () => call.handle?.resume());
+        return false;
       },
-      end: (status) => {
-        if (status.code === grpc.status.OK) {
-          if (streaming && !started) res.writeHead(200, { 'Content-Type': JSON_TYPE });
-          if (!res.writableEnded) res.end();
-          return;
-        }
-        if (!streaming) return jsonError(res, status);
-        if (!started) res.writeHead(httpStatusOfCode(status.code), { 'Content-Type': JSON_TYPE });
-        res.end(streamErrorChunk(status));
-      },
+      onStatus: (s) => finish(failure ?? s),
     });
-    const inFlight = this.opts.inFlight;
-    const done =
-      method.kind === 'unary'
-        ? inFlight?.begin('http')
-        : inFlight?.stream(() => {
-            call.cancel();
-            res.destroy();
-          });
+    // The client went away before the answer was complete: the handler is cancelled (a watch frees its watchers).
     res.once('close', () => {
-      done?.();
-      // The client went away before the answer was complete: the handler is cancelled (a watch frees its watchers).
-      if (!res.writableFinished) call.cancel();
+      if (!res.writableFinished) call.handle?.cancel();
     });
-    return call;
+    return call.handle;
   }
 }
 
@@ -341,18 +336,18 @@ class StatusFailure extends Error {
 class BodyTooLarge extends Error {}
 
 /** The status for a request that could not be turned into a message. */
-function mappingStatus(err: unknown, code: grpc.status = grpc.status.INVALID_ARGUMENT): CallStatus {
+function mappingStatus(err: unknown, code: number = status.INVALID_ARGUMENT): CallStatus {
   if (err instanceof StatusFailure) return err.status;
   if (err instanceof GoJsonError || err instanceof JsonMappingError) return { code, details: err.message };
-  return { code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) };
+  return { code: status.INTERNAL, details: err instanceof Error ? err.message : String(err) };
 }
 
 /** The caller as a handler sees it: grpc-gateway's metadata from the HTTP headers, host and peer. */
 function callInfo(req: http.IncomingMessage): CallInfo {
-  const metadata = new grpc.Metadata();
+  const metadata = new Metadata();
   for (const [key, value] of Object.entries(req.headers)) {
     // grpc-gateway passes `Authorization` on as is and `Grpc-Metadata-<name>` as `<name>`; the Dapr token header
-    // is kept for the token check.
+    // goes on too, for the port's token check.
     const name =
       key === 'authorization' || key === 'dapr-api-token'
         ? key

@@ -1,8 +1,8 @@
 /**
  * The JSON gateway's URL table: etcd's `google.api.http` annotations (etcd 3.5's `rpc.proto`, `v3lock.proto`,
  * `v3election.proto`; every route is `POST` with the whole body as the request). The table only names methods:
- * whether one is served is decided by what is registered (see method-registry.ts), so a service registered later
- * (Auth, more of Maintenance or Cluster) gets its routes with no code here.
+ * whether one is served is decided by what the port's gRPC server serves (see message-types.ts), so a service
+ * registered later gets its routes with no code here.
  */
 
 /** Version prefixes the routes are served under: etcd 3.4 serves `/v3/` and `/v3beta/`; `/v3alpha/` costs nothing. */

@@ -7,6 +7,7 @@ import { EngineError } from '../errors';
 import type { Lessor } from '../mvcc/lessor';
 import type { MvccStore, RemovedVersion } from '../mvcc/mvcc-store';
 import { diskMarker, dropDiskMarker, NO_LEASE, type Rec } from '../mvcc/record';
+import { lockDataDir, type DataDirLock } from './data-dir-lock';
 import { ValueCache } from './value-cache';
 
 /**
@@ -47,6 +48,7 @@ export class DurableLog {
     private readonly meta: Database<number, string>,
     private readonly file: string,
     cacheBytes: number,
+    private readonly lock: DataDirLock,
   ) {
     this.marker = diskMarker((r) => this.loadValue(r));
     this.cache = new ValueCache(this.marker, cacheBytes);
@@ -96,24 +98,31 @@ export class DurableLog {
 
   /**
    * Open (or create) the store in `dir`, with a cache of up to `cacheBytes` of recently read values (see
-   * {@link ValueCache}).
+   * {@link ValueCache}). Throws {@link DataDirLockedError} when another process has the directory open.
    */
   static open(dir: string, cacheBytes: number): DurableLog {
-    fs.mkdirSync(dir, { recursive: true });
+    // Before LMDB opens the file: LMDB itself lets several processes in, and each would keep its own revisions.
+    const lock = lockDataDir(dir);
     const file = path.join(dir, 'statecar.mdb');
-    const root = open({
-      path: file,
-      maxDbs: 4,
-      // Resolve commits on visibility and expose `flushed` for durability (see class comment).
-      overlappingSync: true,
-      separateFlushed: true,
-      noSync: false,
-      compression: false,
-    });
+    let root: RootDatabase;
+    try {
+      root = open({
+        path: file,
+        maxDbs: 4,
+        // Resolve commits on visibility and expose `flushed` for durability (see class comment).
+        overlappingSync: true,
+        separateFlushed: true,
+        noSync: false,
+        compression: false,
+      });
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
     const revs = root.openDB<StoredChange, Buffer>({ name: 'revs', keyEncoding: 'binary' });
     const leases = root.openDB<number, string>({ name: 'leases' });
     const meta = root.openDB<number, string>({ name: 'meta' });
-    return new DurableLog(root, revs, leases, meta, file, cacheBytes);
+    return new DurableLog(root, revs, leases, meta, file, cacheBytes, lock);
   }
 
   /**
@@ -249,9 +258,13 @@ export class DurableLog {
 
   /** Wait for everything written so far to be durable, then close. */
   async close(): Promise<void> {
-    await this.root.flushed;
-    dropDiskMarker(this.marker);
-    await this.root.close();
+    try {
+      await this.root.flushed;
+      dropDiskMarker(this.marker);
+      await this.root.close();
+    } finally {
+      this.lock.release();
+    }
   }
 
   private async flushed(p: Promise<boolean> | undefined): Promise<void> {

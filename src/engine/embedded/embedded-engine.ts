@@ -129,7 +129,13 @@ export class EmbeddedEngine implements Engine {
   /** Open the engine, restoring from disk when durable. */
   static async open(opts: EmbeddedEngineOptions): Promise<EmbeddedEngine> {
     const log = opts.dataDir ? DurableLog.open(opts.dataDir, opts.valueCacheBytes) : undefined;
-    return new EmbeddedEngine(opts, log);
+    try {
+      return new EmbeddedEngine(opts, log);
+    } catch (err) {
+      // A restore that fails must not keep the data directory (and its lock) open.
+      await log?.close().catch(() => undefined);
+      throw err;
+    }
   }
 
   // -------------------------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Engine } from '../../../engine/contract';
 import { EngineError } from '../../../engine/errors';
+import { checkTxnOps } from '../../../engine/validate';
 import {
   deleteRangeRequestFromWire,
   filtersEverything,
@@ -27,6 +28,9 @@ import type {
   WireTxnRequest,
 } from './wire-types';
 
+/** etcd's default `--max-txn-ops`: most operations in each list of one txn. */
+export const DEFAULT_MAX_TXN_OPS = 128;
+
 /**
  * `etcdserverpb.KV`: Range, Put, DeleteRange, Txn, Compact. Wire ↔ engine mapping only; the engine does the
  * semantics and validation (etcd's v3rpc/key.go checks live in the engine too, with the same messages).
@@ -35,6 +39,7 @@ export function kvService(
   engine: Engine,
   header: ResponseHeaderFactory,
   maxRequestBytes: number,
+  maxTxnOps: number = DEFAULT_MAX_TXN_OPS,
 ): grpc.UntypedServiceImplementation {
   // etcd checks --max-request-bytes on the proposal, so only requests that go through raft (writes) are limited.
   const checkSize = (req: object): void => {
@@ -64,7 +69,10 @@ export function kvService(
       // Rare case, so the status read is only paid when needed: see txnRequestFromWire.
       let negativeRevision = 0;
       if (hasNegativeRangeRevision(req) && (await engine.status()).compactRevision > 1) negativeRevision = 1;
-      return txnResponseToWire(await engine.txn(txnRequestFromWire(req, negativeRevision)), header);
+      const txn = txnRequestFromWire(req, negativeRevision);
+      // etcd's --max-txn-ops: the engine under a Dapr state store has no limit of its own (Dapr's stores have none).
+      checkTxnOps(txn, maxTxnOps);
+      return txnResponseToWire(await engine.txn(txn), header);
     }, errors),
     Compact: unary(async (req: WireCompactionRequest) => {
       const revision = toNumber(req.revision);

@@ -7,8 +7,8 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { ComponentConfigError } from './components/component-loader';
-import { DEFAULT_GRACEFUL_SHUTDOWN_SECONDS, ShutdownCoordinator } from './observability/shutdown';
-import { ListenError } from './listen-ports';
+import { DEFAULT_GRACEFUL_SHUTDOWN_SECONDS, ShutdownCoordinator } from './lifecycle/shutdown-coordinator';
+import { ListenError } from './lifecycle/listen-ports';
 import { runtimeVersion, Sidecar } from './sidecar';
 import type { SidecarConfig } from './sidecar';
 

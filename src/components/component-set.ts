@@ -4,7 +4,7 @@
  * `initTimeout` as daprd.
  */
 import type { Engine, EngineHealth } from '../engine/contract';
-import { DaprLockStore } from '../concurrency/dapr-lock';
+import { DaprLockStore } from '../concurrency/dapr/lock-store';
 import { keyPrefixSchema, resolvePrefix } from '../state/key-prefix';
 import { LeaseClock } from '../state/lease-clock';
 import { DaprStateStore } from '../state/state-store';

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Engine, KeyValue, WatchEvent, WatchMessage, Watcher } from '../../engine/contract';
 import { isEngineError } from '../../engine/errors';
+import { prefixEnd } from '../../engine/key-range';
 import { httpStatusOf } from '../status-map';
 
 /**
@@ -62,18 +63,6 @@ function eventJson(e: WatchEvent): SseWatchEvent {
     revision: e.kv.modRevision,
     ...(e.prevKv ? { prevKv: kvJson(e.prevKv) } : {}),
   };
-}
-
-/** Range end covering every key with the given prefix (etcd's `getPrefix`). */
-function prefixEnd(p: Buffer): Buffer {
-  for (let i = p.length - 1; i >= 0; i--) {
-    if (p[i]! < 0xff) {
-      const end = Buffer.from(p.subarray(0, i + 1));
-      end[i] = end[i]! + 1;
-      return end;
-    }
-  }
-  return Buffer.from([0]);
 }
 
 function flag(v: string | undefined): boolean {

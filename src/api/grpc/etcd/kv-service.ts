@@ -5,7 +5,6 @@ import { checkTxnOps } from '../../../engine/validate';
 import {
   deleteRangeRequestFromWire,
   filtersEverything,
-  hasNegativeRangeRevision,
   isReadOnlyTxn,
   putRequestFromWire,
   rangeRequestFromWire,
@@ -66,10 +65,7 @@ export function kvService(
     }, errors),
     Txn: unary(async (req: WireTxnRequest) => {
       if (!isReadOnlyTxn(req)) checkSize(req);
-      // Rare case, so the status read is only paid when needed: see txnRequestFromWire.
-      let negativeRevision = 0;
-      if (hasNegativeRangeRevision(req) && (await engine.status()).compactRevision > 1) negativeRevision = 1;
-      const txn = txnRequestFromWire(req, negativeRevision);
+      const txn = txnRequestFromWire(req);
       // etcd's --max-txn-ops: the engine under a Dapr state store has no limit of its own (Dapr's stores have none).
       checkTxnOps(txn, maxTxnOps);
       return txnResponseToWire(await engine.txn(txn), header);

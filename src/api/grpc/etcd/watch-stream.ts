@@ -2,7 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Engine, WatchMessage, Watcher, WatchRequest } from '../../../engine/contract';
 import { isEngineError } from '../../../engine/errors';
 import { eventToWire, int64, toNumber } from './codec';
-import { currentRevision, type ResponseHeaderFactory } from './header';
+import type { ResponseHeaderFactory } from './header';
 import type { WireWatchCreateRequest, WireWatchRequest } from './wire-types';
 
 /**
@@ -102,7 +102,7 @@ export class WatchStream {
     const id = requestedId !== 0 ? requestedId : this.allocateId();
     entry.id = id;
     this.entries.set(id, entry);
-    const rev = await currentRevision(this.engine);
+    const rev = await this.engine.currentRevision();
     if (this.closed) return;
     this.write({ header: this.header.full(rev), watch_id: int64(id), created: true });
     entry.announced = true;
@@ -119,7 +119,7 @@ export class WatchStream {
   }
 
   private async rejectCreate(reason: string): Promise<void> {
-    const rev = await currentRevision(this.engine);
+    const rev = await this.engine.currentRevision();
     if (this.closed) return;
     this.write({
       header: this.header.full(rev),
@@ -136,7 +136,7 @@ export class WatchStream {
     if (!entry) return;
     this.entries.delete(id);
     entry.watcher?.cancel();
-    const rev = await currentRevision(this.engine);
+    const rev = await this.engine.currentRevision();
     if (this.closed) return;
     this.write({ header: this.header.full(rev), watch_id: int64(id), canceled: true });
   }
@@ -150,7 +150,7 @@ export class WatchStream {
     for (const e of this.entries.values()) {
       if (!e.announced || e.paused || !e.watcher?.synced) return;
     }
-    const rev = await currentRevision(this.engine);
+    const rev = await this.engine.currentRevision();
     if (this.closed) return;
     this.write({ header: this.header.full(rev), watch_id: '-1' });
   }

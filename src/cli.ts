@@ -10,6 +10,7 @@ import { ComponentConfigError } from './components/component-loader';
 import { DEFAULT_GRACEFUL_SHUTDOWN_SECONDS, ShutdownCoordinator } from './lifecycle/shutdown-coordinator';
 import { ListenError } from './lifecycle/listen-ports';
 import { runtimeVersion, Sidecar } from './sidecar';
+import { snapshotCommand } from './snapshot-command';
 import type { SidecarConfig } from './sidecar';
 
 /** One flag: its env equivalent and default (as the string a user would type). */
@@ -267,6 +268,11 @@ export function parseCli(
 }
 
 async function main(): Promise<void> {
+  // `statecar snapshot ...` is its own command (snapshot-command.ts), not a sidecar start.
+  if (process.argv[2] === 'snapshot') {
+    process.exitCode = await snapshotCommand(process.argv.slice(3));
+    return;
+  }
   let config: SidecarConfig | 'help' | 'version';
   try {
     config = parseCli(process.argv.slice(2));

@@ -9,13 +9,20 @@ import type * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { DaprApiContext } from './api/api-context';
-import { etcdServiceRegistrar, ETCD_GRPC_SERVER_OPTIONS } from './api/grpc/etcd';
+import { etcdServiceRegistrar, ETCD_GRPC_SERVER_OPTIONS, type EtcdAuthOptions } from './api/grpc/etcd';
+import {
+  AuthOptionsError,
+  ETCD_AUTH_METADATA_NAMES,
+  etcdAuthOptionsFrom,
+} from './api/grpc/etcd/auth-options';
+import { ComponentConfigError } from './components/component-loader';
+import type { ComponentDefinition } from './components/component-schema';
 import { protoRoot } from './api/grpc/proto-path';
 import { bindGrpc, createGrpcServer, GRPC_SERVER_BASE_OPTIONS } from './api/grpc/server';
 import { createHttpServer } from './api/http/server';
 import { registerWatchRoute } from './api/http/watch-sse';
 import { loadComponentFiles } from './components/component-loader';
-import type { ComponentSet } from './components/component-set';
+import type { ComponentPlan, ComponentSet } from './components/component-set';
 import { planComponents } from './components/component-set';
 import type { Engine } from './engine/contract';
 import { checkPortsFree, listenError, type WantedPort } from './lifecycle/listen-ports';
@@ -108,6 +115,7 @@ export class Sidecar {
       appId: config.appId,
       cwd: config.cwd,
       log: componentLog,
+      stateMetadataNames: ETCD_AUTH_METADATA_NAMES,
       // Every store operation is timed under the name of the component that opened the engine.
       wrapEngine: metrics ? (engine, name) => metrics.instrumentEngine(engine, name) : undefined,
     });
@@ -139,7 +147,9 @@ export class Sidecar {
       };
 
       const etcdEngine = components.etcdEngine;
-      const etcdRegistrar = etcdEngine ? etcdServiceRegistrar(etcdEngine) : undefined;
+      const etcdRegistrar = etcdEngine
+        ? etcdServiceRegistrar(etcdEngine, { auth: etcdAuthOptionsOf(plan, defs, components.etcdStoreName) })
+        : undefined;
       const ports: { http: number; grpc: number; etcd?: number; metrics?: number } = { http: 0, grpc: 0 };
       // One bookkeeping layer for in-flight tracking and metrics: each interceptor or hook costs on every call.
       const interceptors = [grpcCallInterceptor({ inFlight, metrics })];
@@ -287,6 +297,25 @@ function wantedPorts(config: SidecarConfig): WantedPort[] {
     });
   }
   return out;
+}
+
+/** The etcd auth settings from the etcd-API store's metadata; a bad field fails the start like any component error. */
+function etcdAuthOptionsOf(
+  plan: ComponentPlan,
+  defs: ComponentDefinition[],
+  store: string | undefined,
+): EtcdAuthOptions {
+  const def = defs.find((d) => d.name === store);
+  if (!def) return {};
+  try {
+    // Under canonical names: metadata names are matched case-insensitively, as Dapr does.
+    return etcdAuthOptionsFrom(plan.metadataOf(def.name) ?? {});
+  } catch (err) {
+    if (err instanceof AuthOptionsError) {
+      throw new ComponentConfigError(def.file, `spec.metadata.${err.field}`, err.message);
+    }
+    throw err;
+  }
 }
 
 /** Everything that listens. */

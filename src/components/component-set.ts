@@ -45,10 +45,17 @@ export interface OpenOptions {
   log?: ComponentLog;
   /** Wrap each engine once it is opened (e.g. for metrics); the wrapper is what the stores use and close. */
   wrapEngine?: (engine: Engine, componentName: string) => Engine;
+  /**
+   * Metadata names of every state store that are read outside the component set (the etcd API's auth settings);
+   * matched case-insensitively like the rest, and read back with {@link ComponentPlan.metadataOf}.
+   */
+  stateMetadataNames?: readonly string[];
 }
 
 interface Planned {
   def: ComponentDefinition;
+  /** The metadata under canonical names (see canonicalMetadata). */
+  metadata: Record<string, string>;
   row: ComponentTypeRow;
   settings: BackendSettings;
   prefixStrategy: string;
@@ -145,6 +152,11 @@ export class ComponentPlan {
     private readonly etcdMarked: Planned | undefined,
     private readonly opts: OpenOptions,
   ) {}
+
+  /** A component's metadata under canonical names (file spellings matched case-insensitively). */
+  metadataOf(name: string): Record<string, string> | undefined {
+    return this.planned.find((p) => p.def.name === name)?.metadata;
+  }
 
   /**
    * Reserve every backend that needs exclusive access (data directory locks). Throws a {@link ComponentConfigError}
@@ -338,7 +350,7 @@ export class ComponentPlan {
 /** Validate every definition against its type and plan which components share an engine. Opens nothing. */
 export function planComponents(defs: ComponentDefinition[], opts: OpenOptions): ComponentPlan {
   const cwd = opts.cwd ?? process.cwd();
-  const planned = defs.map((def) => plan(def, cwd, opts.log));
+  const planned = defs.map((def) => plan(def, cwd, opts));
 
   // Lock components naming a state store share its backend.
   const byName = new Map(planned.map((p) => [p.def.name, p]));
@@ -393,7 +405,7 @@ function capabilities(row: ComponentTypeRow): string[] {
 /** Metadata every component type reads: the key prefix strategy, and which state store the etcd API serves. */
 const COMMON_METADATA_NAMES = ['keyPrefix', 'etcdAPI'];
 
-function plan(def: ComponentDefinition, cwd: string, log: ComponentLog | undefined): Planned {
+function plan(def: ComponentDefinition, cwd: string, opts: OpenOptions): Planned {
   const row = componentType(def.type);
   if (!row) {
     throw new ComponentConfigError(
@@ -409,7 +421,8 @@ function plan(def: ComponentDefinition, cwd: string, log: ComponentLog | undefin
       `unsupported version "${def.version}" (only v1)`,
     );
   }
-  const metadata = canonicalMetadata(def, row, log);
+  const shared = row.category === 'state' ? (opts.stateMetadataNames ?? []) : [];
+  const metadata = canonicalMetadata(def, row, shared, opts.log);
   const prefix = keyPrefixSchema.safeParse(metadata.keyPrefix);
   if (!prefix.success) throw zodFieldError(def.file, 'spec.metadata.keyPrefix', prefix.error);
   const etcdRaw = (metadata.etcdAPI ?? 'false').toLowerCase();
@@ -422,7 +435,14 @@ function plan(def: ComponentDefinition, cwd: string, log: ComponentLog | undefin
   }
   const parsed = row.parse(metadata, { name: def.name, cwd });
   if (!parsed.success) throw zodFieldError(def.file, 'spec.metadata', parsed.error);
-  return { def, row, settings: parsed.data, prefixStrategy: prefix.data, etcdApi: etcdRaw === 'true' };
+  return {
+    def,
+    metadata,
+    row,
+    settings: parsed.data,
+    prefixStrategy: prefix.data,
+    etcdApi: etcdRaw === 'true',
+  };
 }
 
 /**
@@ -433,10 +453,11 @@ function plan(def: ComponentDefinition, cwd: string, log: ComponentLog | undefin
 function canonicalMetadata(
   def: ComponentDefinition,
   row: ComponentTypeRow,
+  shared: readonly string[],
   log: ComponentLog | undefined,
 ): Record<string, string> {
   const known = new Map<string, string>();
-  for (const n of [...COMMON_METADATA_NAMES, ...row.metadataNames]) known.set(n.toLowerCase(), n);
+  for (const n of [...COMMON_METADATA_NAMES, ...shared, ...row.metadataNames]) known.set(n.toLowerCase(), n);
   const daprOnly = new Set(row.daprOnlyNames.map((n) => n.toLowerCase()));
   const out: Record<string, string> = {};
   const given = new Map<string, string>();

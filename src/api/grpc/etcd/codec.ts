@@ -166,7 +166,8 @@ function requestOpFromWire(op: WireRequestOp, negativeRevision: number): Request
     case 'request_txn':
       return { txn: txnRequestFromWire(op.request_txn!, negativeRevision) };
     default:
-      // An op with nothing set: the engine answers "etcdserver: key not found", as etcd does.
+      // An op with nothing set: the engine answers KEY_NOT_FOUND ("etcdserver: key not found" on the wire), as
+      // etcd does.
       return {};
   }
 }

@@ -1,7 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Engine, WatchMessage, Watcher, WatchRequest } from '../../../engine/contract';
-import { isEngineError } from '../../../engine/errors';
+import { EngineError, isEngineError } from '../../../engine/errors';
 import { eventToWire, int64, toNumber } from './codec';
+import { watchCancelReason, WATCH_DUPLICATE_ID } from './errors';
 import { currentRevision, type ResponseHeaderFactory } from './header';
 import type { WireWatchCreateRequest, WireWatchRequest } from './wire-types';
 
@@ -15,11 +16,6 @@ import type { WireWatchCreateRequest, WireWatchRequest } from './wire-types';
  * - Backpressure: when the gRPC stream's buffer is full the sink answers `false`; the engine pauses that watcher
  *   (catching it up from history later) and it is resumed on `drain`.
  */
-
-/** etcd's in-band cancel reasons (etcd: server/mvcc/watcher.go, v3rpc/watch.go). */
-const DUPLICATE_ID = 'mvcc: duplicate watch ID provided on the WatchStream';
-const RANGE_EMPTY = 'mvcc: watcher range is empty';
-const COMPACTED = 'mvcc: required revision has been compacted';
 
 /** Most messages buffered for a watcher whose `created` response has not been sent yet. */
 const MAX_PENDING_BEFORE_CREATED = 128;
@@ -74,8 +70,8 @@ export class WatchStream {
   private async create(c: WireWatchCreateRequest): Promise<void> {
     const requestedId = toNumber(c.watch_id);
     const startRevision = toNumber(c.start_revision);
-    if (requestedId !== 0 && this.entries.has(requestedId)) return this.rejectCreate(DUPLICATE_ID);
-    if (startRevision < 0) return this.rejectCreate(COMPACTED);
+    if (requestedId !== 0 && this.entries.has(requestedId)) return this.rejectCreate(WATCH_DUPLICATE_ID);
+    if (startRevision < 0) return this.rejectCreate(watchCancelReason(new EngineError('COMPACTED')));
     const filters = new Set(
       (c.filters ?? []).map((f) => (typeof f === 'number' ? ['NOPUT', 'NODELETE'][f] : f)),
     );
@@ -93,8 +89,9 @@ export class WatchStream {
     try {
       entry.watcher = this.engine.watch(request, (m) => this.deliver(entry, m));
     } catch (err) {
-      if (isEngineError(err) && err.code === 'WATCH_RANGE_EMPTY') return this.rejectCreate(RANGE_EMPTY);
-      if (isEngineError(err) && err.code === 'COMPACTED') return this.rejectCreate(COMPACTED);
+      if (isEngineError(err) && (err.code === 'WATCH_RANGE_EMPTY' || err.code === 'COMPACTED')) {
+        return this.rejectCreate(watchCancelReason(err));
+      }
       throw err;
     }
     // The ID is taken only once the watcher exists: a rejected create consumes no auto ID (etcd validates the

@@ -245,6 +245,22 @@ export const DAPR_ERRORS = {
     shape: 'legacy',
     message: 'failed to read request body: stream too large (limit {limit} bytes)',
   },
+  GRPC_INVALID_UTF8: {
+    // grpc-go refuses proto3 strings that are not UTF-8 before the handler runs: a plain status, no details.
+    errorCode: 'ERR_MALFORMED_REQUEST',
+    http: 400,
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    shape: 'plain',
+    message: 'grpc: error unmarshalling request: {error}',
+  },
+  GRPC_UNDECODABLE: {
+    // Bytes that are not a message of the request type: grpc-go's answer (Internal) and text.
+    errorCode: 'ERR_MALFORMED_REQUEST',
+    http: 400,
+    grpc: GrpcStatus.INTERNAL,
+    shape: 'plain',
+    message: 'grpc: error unmarshalling request: {error}',
+  },
   INTERNAL: {
     errorCode: 'ERR_INTERNAL',
     http: 500,

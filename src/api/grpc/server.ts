@@ -3,13 +3,16 @@
  * registered by the caller. Message sizes are capped at `--max-body-size` in both directions, as daprd does, and
  * with DAPR_API_TOKEN every call on the port needs the token.
  */
+import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
 import type { DaprApiContext } from '../api-context';
 import { apiTokenInterceptor } from './auth-interceptor';
 import { daprServiceImplementation } from './dapr-service';
 import { DAPR_FAST_CODECS } from './dapr-fast-codec';
 import { protoRoot } from './proto-path';
+import { withCheckedDecode } from './wire/checked-decode';
 import { withFastCodecs, type MethodMap } from './wire/fast-codecs';
 
 /** Adds a service to the server. */
@@ -19,12 +22,14 @@ interface ServiceCtor {
   service: grpc.ServiceDefinition;
 }
 
+const DAPR_PROTO = 'dapr/proto/runtime/v1/dapr.proto';
+
 let daprService: grpc.ServiceDefinition | undefined;
 
 /** The `dapr.proto.runtime.v1.Dapr` service definition, loaded from proto/ once. */
 export function daprServiceDefinition(): grpc.ServiceDefinition {
   if (daprService) return daprService;
-  const def = protoLoader.loadSync('dapr/proto/runtime/v1/dapr.proto', {
+  const def = protoLoader.loadSync(DAPR_PROTO, {
     includeDirs: [protoRoot()],
     keepCase: false,
     longs: String,
@@ -40,14 +45,25 @@ export function daprServiceDefinition(): grpc.ServiceDefinition {
 
 let fastDaprService: grpc.ServiceDefinition | undefined;
 
+/** The Dapr protos as protobufjs types (proto field names), for the request checks of checked-decode.ts. */
+function daprProtoTypes(): protobuf.Root {
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => path.join(protoRoot(), target);
+  root.loadSync(DAPR_PROTO, { keepCase: true });
+  root.resolveAll();
+  return root;
+}
+
 /**
- * The Dapr service definition statecar serves: {@link daprServiceDefinition} with hand-written codecs on the hot
- * state methods (same objects and bytes, see dapr-fast-codec.ts). The plain definition stays as it is for clients
- * and for the benchmark's do-nothing floor, which measures proto-loader's own cost.
+ * The Dapr service definition statecar serves: {@link daprServiceDefinition} whose deserializers reject invalid
+ * UTF-8 in string fields and undecodable bytes in-band (wire/checked-decode.ts; the handlers answer them), with
+ * hand-written codecs in front on the hot state methods (same objects and bytes, see dapr-fast-codec.ts). The plain
+ * definition stays as it is for clients and for the benchmark's do-nothing floor, which measures proto-loader's
+ * own cost.
  */
 export function fastDaprServiceDefinition(): grpc.ServiceDefinition {
   fastDaprService ??= withFastCodecs(
-    daprServiceDefinition() as MethodMap,
+    withCheckedDecode(daprServiceDefinition() as MethodMap, daprProtoTypes()),
     DAPR_FAST_CODECS,
   ) as grpc.ServiceDefinition;
   return fastDaprService;

@@ -261,6 +261,28 @@ export const DAPR_ERRORS = {
     shape: 'plain',
     message: 'grpc: error unmarshalling request: {error}',
   },
+  // --- answered by the HTTP layer before a route runs (api/http/protocol-errors.ts)
+  HTTP_HEADERS_TOO_LARGE: {
+    errorCode: 'ERR_MALFORMED_REQUEST',
+    http: 431,
+    grpc: GrpcStatus.RESOURCE_EXHAUSTED,
+    shape: 'legacy',
+    message: 'request header fields or URL too large',
+  },
+  HTTP_REQUEST_TIMEOUT: {
+    errorCode: 'ERR_MALFORMED_REQUEST',
+    http: 408,
+    grpc: GrpcStatus.DEADLINE_EXCEEDED,
+    shape: 'legacy',
+    message: 'the request did not arrive in time',
+  },
+  HTTP_EXPECTATION_FAILED: {
+    errorCode: 'ERR_MALFORMED_REQUEST',
+    http: 417,
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    shape: 'legacy',
+    message: 'unsupported Expect header: {error}',
+  },
   INTERNAL: {
     errorCode: 'ERR_INTERNAL',
     http: 500,
@@ -296,6 +318,13 @@ export const DAPR_ERRORS = {
     grpc: GrpcStatus.INVALID_ARGUMENT,
     shape: 'plain',
     message: 'LockOwner is empty in lock store {store}',
+  },
+  LOCK_ILLEGAL_RESOURCE_ID: {
+    errorCode: 'ERR_MALFORMED_REQUEST',
+    http: 400,
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    shape: 'plain',
+    message: "input key/keyPrefix '{key}' can't contain '||'",
   },
   LOCK_STORE_NOT_FOUND: {
     errorCode: 'ERR_LOCK_STORE_NOT_FOUND',

@@ -6,7 +6,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { z } from 'zod';
 import type { DeleteItem, SaveItem, TransactionOp } from '../../state/state-store';
-import { goJsonStringify } from '../../state/json-value';
+import { goJsonStringify, parseJson } from '../../state/json-value';
 import { StateError } from '../../state/state-errors';
 import type { DaprApiContext } from '../api-context';
 import { DaprError, isDaprError, stateFailure } from '../dapr-errors';
@@ -217,7 +217,7 @@ export function daprServiceImplementation(ctx: DaprApiContext): grpc.UntypedServ
         let value = s.value;
         if (s.metadata.contentType === 'application/json') {
           try {
-            value = Buffer.from(goJsonStringify(JSON.parse(value.toString('utf8'))), 'utf8');
+            value = Buffer.from(goJsonStringify(parseJson(value.toString('utf8'))), 'utf8');
           } catch (e) {
             throw stateFailure(
               'save',

@@ -33,6 +33,11 @@ const ETCD_TEXTS: Readonly<Record<EngineErrorCode, string>> = {
 
 /** etcd's in-band Watch cancel reasons that are not engine errors (etcd: server/mvcc/watcher.go). */
 export const WATCH_DUPLICATE_ID = 'mvcc: duplicate watch ID provided on the WatchStream';
+/**
+ * statecar's own: a chosen watch ID beyond 2^53 (statecar keeps watch IDs as numbers; clients choose small ones,
+ * or 0 for an automatic one).
+ */
+export const WATCH_ID_OUT_OF_RANGE = 'watch ID out of range';
 
 /**
  * The text etcd would send for an engine error: its own text for the code, or the engine's specific message under

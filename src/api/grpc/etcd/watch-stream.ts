@@ -2,7 +2,8 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Engine, WatchMessage, Watcher, WatchRequest } from '../../../engine/contract';
 import { EngineError, isEngineError } from '../../../engine/errors';
 import { eventToWire, int64, toNumber } from './codec';
-import { watchCancelReason, WATCH_DUPLICATE_ID } from './errors';
+import { isClientErrorKind } from '../../status-map';
+import { toGrpcError, watchCancelReason, WATCH_DUPLICATE_ID, WATCH_ID_OUT_OF_RANGE } from './errors';
 import { currentRevision, type ResponseHeaderFactory } from './header';
 import type { WireWatchCreateRequest, WireWatchRequest } from './wire-types';
 
@@ -12,7 +13,10 @@ import type { WireWatchCreateRequest, WireWatchRequest } from './wire-types';
  * - Requests are handled strictly one after another, so `created` responses leave in request order — clients bind
  *   them to their queue of pending creates by position, not by ID.
  * - Events of a watcher are held back until its `created` response is out.
- * - Create failures (duplicate ID, empty range, negative start) are in-band: `created+canceled`, `watch_id=-1`.
+ * - Create failures (duplicate ID, empty range, negative start, any other request the engine refuses) are in-band:
+ *   `created+canceled`, `watch_id=-1`, and the stream goes on: one bad create never ends it
+ *   (docs/etcd-semantics.md#the-stream). Only a failure of the server itself (the engine stopped) ends the call, with
+ *   the engine error's own status.
  * - Backpressure: when the gRPC stream's buffer is full the sink answers `false`; the engine pauses that watcher
  *   (catching it up from history later) and it is resumed on `drain`.
  */
@@ -69,7 +73,10 @@ export class WatchStream {
 
   private async create(c: WireWatchCreateRequest): Promise<void> {
     const requestedId = toNumber(c.watch_id);
-    const startRevision = toNumber(c.start_revision);
+    // A revision past 2^53 cannot be held exactly, and no store will ever reach it: waiting for 2^53 - 1 instead
+    // is the same wait, forever, as etcd's for any revision beyond the current one.
+    const startRevision = Math.min(toNumber(c.start_revision), Number.MAX_SAFE_INTEGER);
+    if (!Number.isSafeInteger(requestedId)) return this.rejectCreate(WATCH_ID_OUT_OF_RANGE);
     if (requestedId !== 0 && this.entries.has(requestedId)) return this.rejectCreate(WATCH_DUPLICATE_ID);
     if (startRevision < 0) return this.rejectCreate(watchCancelReason(new EngineError('COMPACTED')));
     const filters = new Set(
@@ -89,9 +96,8 @@ export class WatchStream {
     try {
       entry.watcher = this.engine.watch(request, (m) => this.deliver(entry, m));
     } catch (err) {
-      if (isEngineError(err) && (err.code === 'WATCH_RANGE_EMPTY' || err.code === 'COMPACTED')) {
-        return this.rejectCreate(watchCancelReason(err));
-      }
+      // Whatever the engine refuses in a create request is answered in-band, for that create only.
+      if (isEngineError(err) && isClientErrorKind(err.status)) return this.rejectCreate(watchCancelReason(err));
       throw err;
     }
     // The ID is taken only once the watcher exists: a rejected create consumes no auto ID (etcd validates the
@@ -221,11 +227,11 @@ export class WatchStream {
     }
   }
 
+  /** The server failed (not the request): end the call with the failure's status from the error table. */
   private fail(err: unknown): void {
     if (this.closed) return;
-    const message = err instanceof Error ? err.message : String(err);
     this.close();
-    this.call.emit('error', { code: 2, details: message });
+    this.call.emit('error', toGrpcError(err));
   }
 
   /** Stop every watcher of the stream. Idempotent. */

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { DaprApiContext } from './api/api-context';
 import { etcdServiceRegistrar, ETCD_GRPC_SERVER_OPTIONS } from './api/grpc/etcd';
 import { protoRoot } from './api/grpc/proto-path';
+import { GrpcHealth } from './api/grpc/health-service';
 import { bindGrpc, createGrpcServer, GRPC_SERVER_BASE_OPTIONS } from './api/grpc/server';
 import { createHttpServer } from './api/http/server';
 import { registerWatchRoute } from './api/http/watch-sse';
@@ -108,7 +109,9 @@ export class Sidecar {
       // Every store operation is timed under the name of the component that opened the engine.
       wrapEngine: metrics ? (engine, name) => metrics.instrumentEngine(engine, name) : undefined,
     });
-    const listeners: Listeners = { http: [], grpc: [] };
+    // grpc.health.v1.Health on every gRPC port: SERVING while every component is ready.
+    const grpcHealth = new GrpcHealth(() => components.health());
+    const listeners: Listeners = { http: [], grpc: [], grpcHealth };
     const inFlight = new InFlightTracker();
     metrics?.readInFlight(inFlight);
     let sidecar: Sidecar | undefined;
@@ -145,7 +148,11 @@ export class Sidecar {
       }
 
       // gRPC: the Dapr service, plus the etcd API on the same port.
-      const grpcServer = createGrpcServer(ctx, etcdRegistrar ? [etcdRegistrar] : [], { interceptors });
+      const grpcServer = createGrpcServer(
+        ctx,
+        [grpcHealth.registrar, ...(etcdRegistrar ? [etcdRegistrar] : [])],
+        { interceptors },
+      );
       listeners.grpc.push(grpcServer);
       for (const host of config.listenAddresses) {
         ports.grpc = await bindGrpc(grpcServer, host, ports.grpc || config.grpcPort);
@@ -159,6 +166,7 @@ export class Sidecar {
           interceptors,
         });
         etcdRegistrar(etcdServer);
+        grpcHealth.registrar(etcdServer);
         listeners.grpc.push(etcdServer);
         for (const host of config.listenAddresses) {
           ports.etcd = await bindGrpc(etcdServer, host, ports.etcd || config.etcdPort);
@@ -230,10 +238,13 @@ interface Listeners {
   http: FastifyInstance[];
   grpc: grpc.Server[];
   metrics?: http.Server;
+  /** The gRPC ports' health service: NOT_SERVING from the moment they stop accepting. */
+  grpcHealth?: GrpcHealth;
 }
 
 /** Stop accepting and resolve once every listener has closed (streams end when the engines close). */
 async function closeListeners(l: Listeners): Promise<void> {
+  l.grpcHealth?.stop();
   await Promise.allSettled([
     ...l.http.map((a) => a.close()),
     ...l.grpc.map((s) => new Promise<void>((resolve) => s.tryShutdown(() => resolve()))),

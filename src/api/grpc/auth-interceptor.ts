@@ -1,7 +1,9 @@
 /**
  * DAPR_API_TOKEN on the Dapr gRPC port (Dapr's pkg/api/grpc/auth.go): every call on the port, whatever its service,
  * must carry metadata `dapr-api-token` with the token, else it ends with UNAUTHENTICATED `Unauthorized` and an
- * ErrorInfo (reason `Unauthorized`, metadata `http.code` and `http.error_message`) before any handler runs.
+ * ErrorInfo (reason `Unauthorized`, metadata `http.code` and `http.error_message`) before any handler runs. The
+ * exception is `grpc.health.v1.Health`, statecar's own addition: probes carry no token, as the HTTP healthz routes
+ * need none.
  */
 import { ServerInterceptingCall } from '@grpc/grpc-js';
 import type { Metadata, ServerInterceptor } from '@grpc/grpc-js';
@@ -17,8 +19,9 @@ export function tokenProblem(md: Metadata, token: string): string {
 
 /** A server interceptor enforcing `token`. */
 export function apiTokenInterceptor(token: string, appId: string): ServerInterceptor {
-  return (_method, call) =>
-    new ServerInterceptingCall(call, {
+  return (method, call) => {
+    if (method.path.startsWith('/grpc.health.v1.Health/')) return new ServerInterceptingCall(call);
+    return new ServerInterceptingCall(call, {
       start: (next) =>
         next({
           onReceiveMetadata: (md, forward) => {
@@ -39,4 +42,5 @@ export function apiTokenInterceptor(token: string, appId: string): ServerInterce
           },
         }),
     });
+  };
 }

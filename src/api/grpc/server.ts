@@ -3,12 +3,14 @@
  * registered by the caller. Message sizes are capped at `--max-body-size` in both directions, as daprd does, and
  * with DAPR_API_TOKEN every call on the port needs the token.
  */
+import net from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import type { DaprApiContext } from '../api-context';
 import { apiTokenInterceptor } from './auth-interceptor';
+import { authorityFront } from './authority-front';
 import { daprServiceImplementation } from './dapr-service';
 import { DAPR_FAST_CODECS } from './dapr-fast-codec';
 import { protoRoot } from './proto-path';
@@ -104,13 +106,48 @@ export function createGrpcServer(
   return server;
 }
 
-/** Bind a server to host:port; resolves with the bound port. */
-export function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
-  // IPv6 literals need brackets in a gRPC target.
-  const target = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-  return new Promise((resolve, reject) => {
-    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, bound) =>
-      err ? reject(err) : resolve(bound),
-    );
+/** The front listeners of each server (see {@link bindGrpc}), closed when the server shuts down. */
+const fronts = new WeakMap<grpc.Server, net.Server[]>();
+
+/** Make `server`'s shutdown close its front listeners first (once per server). */
+function closeFrontsOnShutdown(server: grpc.Server): net.Server[] {
+  let list = fronts.get(server);
+  if (list) return list;
+  const own: net.Server[] = [];
+  list = own;
+  fronts.set(server, own);
+  const closeAll = (): void => {
+    for (const l of own.splice(0)) l.close();
+  };
+  const tryShutdown = server.tryShutdown.bind(server);
+  const forceShutdown = server.forceShutdown.bind(server);
+  server.tryShutdown = (callback) => {
+    closeAll();
+    tryShutdown(callback);
+  };
+  server.forceShutdown = () => {
+    closeAll();
+    forceShutdown();
+  };
+  return own;
+}
+
+/**
+ * Listen on host:port for `server`; resolves with the bound port. The listener is statecar's own TCP server, whose
+ * connections go through the authority front (authority-front.ts: a `:authority` that is a whole URL, which etcd
+ * 3.4's client sends, is made `host:port`) into grpc-js's connection injector. `server.tryShutdown` and
+ * `forceShutdown` close these listeners too.
+ */
+export async function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const listener = net.createServer(authorityFront((connection) => injector.injectConnection(connection)));
+  await new Promise<void>((resolve, reject) => {
+    listener.once('error', reject);
+    listener.listen(port, host, () => {
+      listener.removeListener('error', reject);
+      resolve();
+    });
   });
+  closeFrontsOnShutdown(server).push(listener);
+  return (listener.address() as net.AddressInfo).port;
 }

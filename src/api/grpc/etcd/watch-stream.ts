@@ -97,7 +97,8 @@ export class WatchStream {
       entry.watcher = this.engine.watch(request, (m) => this.deliver(entry, m));
     } catch (err) {
       // Whatever the engine refuses in a create request is answered in-band, for that create only.
-      if (isEngineError(err) && isClientErrorKind(err.status)) return this.rejectCreate(watchCancelReason(err));
+      if (isEngineError(err) && isClientErrorKind(err.status))
+        return this.rejectCreate(watchCancelReason(err));
       throw err;
     }
     // The ID is taken only once the watcher exists: a rejected create consumes no auto ID (etcd validates the

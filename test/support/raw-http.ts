@@ -73,7 +73,7 @@ export function parseResponses(text: string): RawHttpResponse[] {
 export function rawHttp(
   port: number,
   payload: Buffer | string,
-  opts: { expectResponses?: number; timeoutMs?: number } = {},
+  opts: { expectResponses?: number; timeoutMs?: number; halfClose?: boolean } = {},
 ): Promise<RawHttpResult> {
   const want = opts.expectResponses ?? 1;
   return new Promise((resolve) => {
@@ -88,7 +88,8 @@ export function rawHttp(
       resolve({ responses: parseResponses(raw), raw, ended });
     };
     const timer = setTimeout(() => finish('timeout'), opts.timeoutMs ?? 5000);
-    socket.on('connect', () => socket.write(payload));
+    // With halfClose the request ends with our FIN, as a client that has nothing more to send.
+    socket.on('connect', () => (opts.halfClose ? socket.end(payload) : socket.write(payload)));
     socket.on('data', (d: Buffer) => {
       raw += d.toString('latin1');
       if (parseResponses(raw).length >= want) finish('end');

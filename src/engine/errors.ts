@@ -40,6 +40,10 @@ export const ENGINE_ERRORS = {
   LEASE_EXISTS: { status: 'FAILED_PRECONDITION', message: 'lease already exists' },
   LEASE_TTL_TOO_LARGE: { status: 'OUT_OF_RANGE', message: 'too large lease TTL' },
   WATCH_RANGE_EMPTY: { status: 'INVALID_ARGUMENT', message: 'watcher range is empty' },
+  /** Cancel reason of a watcher whose position was compacted away (mvcc `ErrCompacted`, as watchers see it). */
+  WATCH_COMPACTED: { status: 'OUT_OF_RANGE', message: 'the watched revision has been compacted' },
+  /** Cancel reason when a store's revision went back (its data was lost): no watcher can resume gap-free. */
+  STORE_RESET: { status: 'UNAVAILABLE', message: 'the store was reset: its revision went back' },
   STOPPED: { status: 'UNAVAILABLE', message: 'server stopped' },
   UNAVAILABLE: { status: 'UNAVAILABLE', message: 'request timed out' },
   INTERNAL: { status: 'INTERNAL', message: 'internal error' },

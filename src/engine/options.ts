@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EngineError } from './errors';
 
 /**
  * Options shared by every backend. Each is documented with its default; all are validated with zod when an engine
@@ -34,6 +35,21 @@ export const commonEngineOptionsSchema = z.object({
 });
 
 export type CommonEngineOptions = z.infer<typeof commonEngineOptionsSchema>;
+
+/**
+ * Validate a backend's options with its schema (every default applied). A bad option rejects with INVALID_ARGUMENT
+ * naming each field: `invalid <backend> engine options: <field>: <problem>; ...`.
+ */
+export function parseEngineOptions<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  backend: string,
+): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ');
+  throw new EngineError('INVALID_ARGUMENT', `invalid ${backend} engine options: ${issues}`);
+}
 export type CommonEngineOptionsInput = z.input<typeof commonEngineOptionsSchema>;
 
 /** Embedded backend options: in memory, or durable on disk under `dataDir`. */

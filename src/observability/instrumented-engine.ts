@@ -107,6 +107,9 @@ export class InstrumentedEngine implements Engine {
   leaseLeases() {
     return this.timed('lease_leases', () => this.inner.leaseLeases());
   }
+  currentRevision() {
+    return this.inner.currentRevision();
+  }
   status() {
     return this.inner.status();
   }

@@ -5,7 +5,7 @@
  */
 import { status } from '@grpc/grpc-js';
 import { DAPR_ERRORS, stateFailure, type StateOperation } from '../../src/api/dapr-errors';
-import { toConcurrencyGrpcError, toGrpcError } from '../../src/api/grpc/etcd/errors';
+import { etcdCancelReason, toConcurrencyGrpcError, toGrpcError } from '../../src/api/grpc/etcd/errors';
 import { ENGINE_ERRORS, EngineError, type EngineErrorCode } from '../../src/engine/errors';
 import { EtcdGrpcClient, b } from '../etcd/support/etcd-grpc-client';
 import { startSidecar, stateComponent, type Sidecar } from '../support/sidecar';
@@ -37,12 +37,15 @@ describe('the tables', () => {
     expect(toGrpcError(new EngineError('INVALID_ARGUMENT', 'limit must be >= 0')).details).toBe(
       'etcdserver: limit must be >= 0',
     );
-    // Every code has an etcd text that is not the neutral message (a forgotten row would show here).
-    for (const code of CODES) {
-      const details = toGrpcError(new EngineError(code)).details!;
-      expect(details).toMatch(/^(etcdserver|mvcc): /);
-      expect(details.endsWith(ENGINE_ERRORS[code].message)).toBe(true);
-    }
+    // Every code has an etcd text (a forgotten row would show here).
+    for (const code of CODES)
+      expect(toGrpcError(new EngineError(code)).details).toMatch(/^(etcdserver|mvcc): /);
+    // Watch cancel reasons the engine gives (its messages) reach the etcd wire as etcd's texts.
+    expect(etcdCancelReason(ENGINE_ERRORS.STOPPED.message)).toBe('etcdserver: server stopped');
+    expect(etcdCancelReason(ENGINE_ERRORS.WATCH_COMPACTED.message)).toBe(
+      'mvcc: required revision has been compacted',
+    );
+    expect(etcdCancelReason('something else')).toBe('something else');
     // Lock and Election: code Unknown, etcd's text inside.
     expect(toConcurrencyGrpcError(new EngineError('LEASE_NOT_FOUND'))).toEqual({
       code: status.UNKNOWN,

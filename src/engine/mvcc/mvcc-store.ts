@@ -15,9 +15,11 @@ import type {
 } from '../contract';
 import { EngineError } from '../errors';
 import { interval, toBin, type KeyInterval } from '../key-range';
-import { effectiveSort, hasRevisionFilters, passesRevisionFilters, rangeFetchLimit } from '../range-rules';
+import { finishRange } from '../range-finisher';
+import { passesRevisionFilters, rangeFetchLimit } from '../range-rules';
+import { checkReadRevision } from '../validate';
 import { KeyIndex } from './key-index';
-import { NO_LEASE, Rec, toKeyValue, valueOf, visibleAt } from './record';
+import { NO_LEASE, Rec, REC_ROWS, toKeyValue, valueOf, visibleAt } from './record';
 
 /** What the store needs from the lease keeper: existence checks and key attachment bookkeeping. */
 export interface LeaseKeys {
@@ -91,22 +93,17 @@ export class MvccStore {
 
   /** Throw etcd's compacted / future errors for a read at `rev` (0 = latest) against `upTo`. */
   checkReadRevision(rev: number, upTo: number): void {
-    if (rev > upTo) throw new EngineError('FUTURE_REV');
-    if (rev > 0 && rev < this.compactRev) throw new EngineError('COMPACTED');
+    checkReadRevision(rev, this.compactRev, upTo);
   }
 
   /** Range evaluation in etcd's order (apply.go `Range`), reading the state at `atRev`. */
   range(req: RangeRequest, atRev: number, headerRev: number): RangeResponse {
     const rev = req.revision && req.revision > 0 ? req.revision : atRev;
     if (req.rangeEnd === undefined || req.rangeEnd.length === 0) return this.get(req, rev, headerRev);
-    const limit = req.limit ?? 0;
     const iv = interval(toBin(req.key), req.rangeEnd && toBin(req.rangeEnd));
-    const sort = effectiveSort(req);
-    const filtered = hasRevisionFilters(req);
     // Count always covers the whole range; the versions themselves only as far as rangeFetchLimit says.
     const fetchLimit = rangeFetchLimit(req) || Infinity;
-
-    let recs: Rec[] = [];
+    const recs: Rec[] = [];
     let count = 0;
     if (iv.end === null || (iv.end !== undefined && iv.end > iv.start)) {
       this.tree.forRange(iv.start, iv.end, (_k, latest) => {
@@ -116,18 +113,7 @@ export class MvccStore {
         if (recs.length < fetchLimit) recs.push(r);
       });
     }
-
-    if (req.countOnly) return { header: { revision: headerRev }, kvs: EMPTY_KVS, more: false, count };
-
-    if (filtered) recs = recs.filter((r) => passesRevisionFilters(req, r.modRev, r.createRev));
-    if (sort) sortRecs(recs, sort.target, sort.descend);
-    let more = false;
-    if (limit > 0 && recs.length > limit) {
-      recs = recs.slice(0, limit);
-      more = true;
-    }
-    const kvs = recs.map((r) => toKeyValue(r, req.keysOnly === true));
-    return { header: { revision: headerRev }, kvs, more, count };
+    return finishRange(req, recs, count, headerRev, REC_ROWS);
   }
 
   /**
@@ -163,11 +149,6 @@ export class MvccStore {
   latestLive(key: string): Rec | null {
     const r = this.tree.get(key);
     return r !== undefined && r.value !== null ? r : null;
-  }
-
-  /** The newest version of a key at or below `rev` (for watch prev_kv on replay). */
-  versionAt(key: string, rev: number): Rec | null {
-    return visibleAt(this.tree.get(key), rev);
   }
 
   /**
@@ -412,28 +393,6 @@ export class MvccStore {
 
 function cmp<T>(a: T, b: T): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function sortRecs(recs: Rec[], target: string, descend: boolean): void {
-  const field = (r: Rec): number | string => {
-    switch (target) {
-      case 'VERSION':
-        return r.version;
-      case 'CREATE':
-        return r.createRev;
-      case 'MOD':
-        return r.modRev;
-      case 'VALUE':
-        return valueOf(r) ?? '';
-      default:
-        return r.key;
-    }
-  };
-  // Sort keys computed once per version (a VALUE sort may otherwise load an offloaded value per comparison).
-  // Stable sort, so ties keep key order.
-  const keyed = recs.map((r) => ({ r, k: field(r) }));
-  keyed.sort((a, b) => (descend ? -cmp(a.k, b.k) : cmp(a.k, b.k)));
-  for (let i = 0; i < recs.length; i++) recs[i] = keyed[i].r;
 }
 
 /** etcd `compareKV`: `stored <result> given`; a null record is the zero KeyValue. */

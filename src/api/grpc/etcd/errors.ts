@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { isEngineError, type EngineError, type EngineErrorCode } from '../../../engine/errors';
+import { ENGINE_ERRORS, isEngineError, type EngineError, type EngineErrorCode } from '../../../engine/errors';
 import { grpcCodeOf } from '../../status-map';
 
 /**
@@ -26,6 +26,8 @@ const ETCD_TEXTS: Readonly<Record<EngineErrorCode, string>> = {
   LEASE_EXISTS: 'etcdserver: lease already exists',
   LEASE_TTL_TOO_LARGE: 'etcdserver: too large lease TTL',
   WATCH_RANGE_EMPTY: 'mvcc: watcher range is empty',
+  WATCH_COMPACTED: 'mvcc: required revision has been compacted',
+  STORE_RESET: 'etcdserver: the store was reset: its revision went back',
   STOPPED: 'etcdserver: server stopped',
   UNAVAILABLE: 'etcdserver: request timed out',
   INTERNAL: 'etcdserver: internal error',
@@ -53,6 +55,20 @@ export function etcdText(err: EngineError): string {
  */
 export function watchCancelReason(err: EngineError): string {
   return etcdText(err).replace(/^etcdserver: /, '');
+}
+
+/** Engine error codes by their neutral message (the engine's watch cancel reasons are those messages). */
+const CODE_OF_MESSAGE = new Map<string, EngineErrorCode>(
+  (Object.keys(ETCD_TEXTS) as EngineErrorCode[]).map((code) => [ENGINE_ERRORS[code].message, code]),
+);
+
+/**
+ * The `cancel_reason` etcd sends for an engine watch cancel: the engine gives a reason that is one of its error
+ * messages (server stopped, store reset); the wire gets etcd's text for it. Any other reason passes as it is.
+ */
+export function etcdCancelReason(reason: string): string {
+  const code = CODE_OF_MESSAGE.get(reason);
+  return code ? ETCD_TEXTS[code] : reason;
 }
 
 /** The gRPC status for any thrown value. */

@@ -3,8 +3,14 @@ import type { Engine, WatchMessage, Watcher, WatchRequest } from '../../../engin
 import { EngineError, isEngineError } from '../../../engine/errors';
 import { eventToWire, int64, toNumber } from './codec';
 import { isClientErrorKind } from '../../status-map';
-import { toGrpcError, watchCancelReason, WATCH_DUPLICATE_ID, WATCH_ID_OUT_OF_RANGE } from './errors';
-import { currentRevision, type ResponseHeaderFactory } from './header';
+import {
+  etcdCancelReason,
+  toGrpcError,
+  watchCancelReason,
+  WATCH_DUPLICATE_ID,
+  WATCH_ID_OUT_OF_RANGE,
+} from './errors';
+import type { ResponseHeaderFactory } from './header';
 import type { WireWatchCreateRequest, WireWatchRequest } from './wire-types';
 
 /**
@@ -106,7 +112,7 @@ export class WatchStream {
     const id = requestedId !== 0 ? requestedId : this.allocateId();
     entry.id = id;
     this.entries.set(id, entry);
-    const rev = await currentRevision(this.engine);
+    const rev = await this.engine.currentRevision();
     if (this.closed) return;
     this.write({ header: this.header.full(rev), watch_id: int64(id), created: true });
     entry.announced = true;
@@ -123,7 +129,7 @@ export class WatchStream {
   }
 
   private async rejectCreate(reason: string): Promise<void> {
-    const rev = await currentRevision(this.engine);
+    const rev = await this.engine.currentRevision();
     if (this.closed) return;
     this.write({
       header: this.header.full(rev),
@@ -140,7 +146,7 @@ export class WatchStream {
     if (!entry) return;
     this.entries.delete(id);
     entry.watcher?.cancel();
-    const rev = await currentRevision(this.engine);
+    const rev = await this.engine.currentRevision();
     if (this.closed) return;
     this.write({ header: this.header.full(rev), watch_id: int64(id), canceled: true });
   }
@@ -154,7 +160,7 @@ export class WatchStream {
     for (const e of this.entries.values()) {
       if (!e.announced || e.paused || !e.watcher?.synced) return;
     }
-    const rev = await currentRevision(this.engine);
+    const rev = await this.engine.currentRevision();
     if (this.closed) return;
     this.write({ header: this.header.full(rev), watch_id: '-1' });
   }
@@ -190,7 +196,7 @@ export class WatchStream {
               header: this.header.full(m.revision),
               watch_id: watchId,
               canceled: true,
-              cancel_reason: m.reason,
+              cancel_reason: etcdCancelReason(m.reason),
             };
         break;
     }

@@ -1,3 +1,4 @@
+import { ENGINE_CAPABILITIES, type EngineCapabilities } from './capabilities';
 import type {
   CompactRequest,
   CompactResponse,
@@ -101,6 +102,11 @@ export class EngineShell implements Engine {
     private readonly opts: EngineShellOptions,
   ) {
     this.backend = core.backend;
+  }
+
+  /** The backend's optional capabilities (capabilities.ts), seen through the shell. */
+  get [ENGINE_CAPABILITIES](): EngineCapabilities {
+    return (this.core as { [ENGINE_CAPABILITIES]?: EngineCapabilities })[ENGINE_CAPABILITIES] ?? {};
   }
 
   private ensureOpen(): void {

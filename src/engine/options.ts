@@ -32,6 +32,12 @@ export const commonEngineOptionsSchema = z.object({
   retentionMs: z.number().int().min(0).default(0),
   /** How often the auto-compactor runs when a retention is set (ms). Default 1000. */
   compactionIntervalMs: z.number().int().min(10).default(1000),
+  /**
+   * Space quota in bytes, as etcd's `--quota-backend-bytes`: 0 (default) = etcd's 2 GiB, negative = none. Writes that
+   * would exceed it fail with "database space exceeded" and raise the NOSPACE alarm (docs/etcd-maintenance.md).
+   * Backends without a quota ignore it.
+   */
+  quotaBackendBytes: z.number().int().default(0),
 });
 
 export type CommonEngineOptions = z.infer<typeof commonEngineOptionsSchema>;

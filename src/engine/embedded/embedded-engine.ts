@@ -36,6 +36,11 @@ import { checkCompactRevision } from '../validate';
 import { WatchFanout } from '../watch-fanout';
 import type { FeedRevision, HistoryRequest, HistoryResult, WatchSource } from '../watch-feed';
 import { DurableLog } from './durable-log';
+import { AuxAlarmStore } from '../alarms';
+import { MemoryAuxStore } from '../aux-store';
+import { ENGINE_CAPABILITIES, type EngineCapabilities } from '../capabilities';
+import { quotaBytesOf, SpaceQuota } from '../space-quota';
+import { embeddedCapabilities } from './embedded-capabilities';
 
 /**
  * Create the embedded engine: in memory (no `dataDir`, component type `state.in-memory`) or durable on disk under
@@ -81,6 +86,9 @@ class EmbeddedBackend implements EngineBackend, WatchSource<Rec> {
   private closed = false;
   private readonly leaseTimer: NodeJS.Timeout;
   private readonly compactor: AutoCompactor | undefined;
+  private readonly quota: SpaceQuota;
+  /** Optional capabilities: aux buckets, alarms, snapshots, hashing, defragmentation (capabilities.ts). */
+  readonly [ENGINE_CAPABILITIES]: EngineCapabilities;
 
   constructor(
     opts: EmbeddedEngineOptions,
@@ -93,6 +101,17 @@ class EmbeddedBackend implements EngineBackend, WatchSource<Rec> {
     this.visible = this.store.currentRev;
     this.fanout = new WatchFanout(this, opts);
     this.fanout.progress(this.visible);
+    const aux = log?.auxStore ?? new MemoryAuxStore();
+    const alarms = new AuxAlarmStore(aux);
+    this.quota = new SpaceQuota(alarms, quotaBytesOf(opts.quotaBackendBytes), () => this.sizes().dbSize);
+    this[ENGINE_CAPABILITIES] = embeddedCapabilities({
+      store: this.store,
+      lessor: this.lessor,
+      aux,
+      alarms,
+      visibleRev: () => this.visible,
+      log,
+    });
     this.leaseTimer = setInterval(() => void this.expireLeases(), opts.leaseCheckIntervalMs);
     this.leaseTimer.unref();
     if (opts.retentionRevisions > 0 || opts.retentionMs > 0) {
@@ -120,6 +139,8 @@ class EmbeddedBackend implements EngineBackend, WatchSource<Rec> {
   }
 
   async put(req: PutRequest): Promise<PutResponse> {
+    const quota = this.quota.checkPut(req);
+    if (quota) await quota;
     this.store.checkPut(req);
     const w = this.store.begin();
     const res = this.store.put(w, req);
@@ -138,6 +159,8 @@ class EmbeddedBackend implements EngineBackend, WatchSource<Rec> {
   }
 
   async txn(req: TxnRequest): Promise<TxnResponse> {
+    const quota = this.quota.checkTxn(req);
+    if (quota) await quota;
     const preRev = this.store.currentRev;
     const path = this.store.planTxn(req, preRev);
     const w = this.store.begin();
@@ -191,6 +214,8 @@ class EmbeddedBackend implements EngineBackend, WatchSource<Rec> {
   // Leases
 
   async leaseGrant(req: { ttl: number; id: LeaseId }): Promise<LeaseGrantResponse> {
+    const quota = this.quota.checkLeaseGrant();
+    if (quota) await quota;
     const ttl = req.ttl;
     const id = req.id !== 0n ? req.id : this.lessor.newId();
     if (this.lessor.exists(id)) throw new EngineError('LEASE_EXISTS');
@@ -267,11 +292,7 @@ class EmbeddedBackend implements EngineBackend, WatchSource<Rec> {
   }
 
   async status(): Promise<StatusResponse> {
-    const sizes = this.log?.sizes() ?? {
-      // An estimate for memory mode: ~200 bytes of bookkeeping per version plus the index.
-      dbSize: this.store.historySize * 200 + this.store.liveKeys * 200,
-      dbSizeInUse: this.store.historySize * 200 + this.store.liveKeys * 200,
-    };
+    const sizes = this.sizes();
     return {
       header: { revision: this.visible },
       compactRevision: Math.max(0, this.store.compactRev),
@@ -280,6 +301,13 @@ class EmbeddedBackend implements EngineBackend, WatchSource<Rec> {
       // Applied-but-not-yet-durable revisions are not visible: take their key count changes back out.
       keys: this.store.liveKeys - this.pending.reduce((n, p) => n + p.liveDelta, 0),
     };
+  }
+
+  /** Store size: the file for durable stores, an estimate in memory (~200 bytes per version plus the index). */
+  private sizes(): { dbSize: number; dbSizeInUse: number } {
+    if (this.log) return this.log.sizes();
+    const estimate = this.store.historySize * 200 + this.store.liveKeys * 200;
+    return { dbSize: estimate, dbSizeInUse: estimate };
   }
 
   health(): EngineHealth {

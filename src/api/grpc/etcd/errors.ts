@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { ENGINE_ERRORS, isEngineError, type EngineError, type EngineErrorCode } from '../../../engine/errors';
+import { EtcdApiError } from './api-errors';
 import { grpcCodeOf } from '../../status-map';
 
 /**
@@ -74,6 +75,7 @@ export function etcdCancelReason(reason: string): string {
 /** The gRPC status for any thrown value. */
 export function toGrpcError(err: unknown): Partial<grpc.StatusObject> {
   if (isEngineError(err)) return { code: grpcCodeOf(err.status), details: etcdText(err) };
+  if (err instanceof EtcdApiError) return { code: err.grpcCode, details: err.message };
   const message = err instanceof Error ? err.message : String(err);
   return { code: grpc.status.UNKNOWN, details: message };
 }

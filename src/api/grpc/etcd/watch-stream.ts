@@ -49,6 +49,7 @@ export class WatchStream {
     private readonly engine: Engine,
     private readonly header: ResponseHeaderFactory,
     private readonly call: grpc.ServerDuplexStream<WireWatchRequest, object>,
+    private readonly authorize?: WatchAuthorizer,
   ) {
     call.on('data', (req: WireWatchRequest) => {
       this.chain = this.chain.then(() => this.handle(req)).catch((err: unknown) => this.fail(err));
@@ -82,6 +83,9 @@ export class WatchStream {
     // A revision past 2^53 cannot be held exactly, and no store will ever reach it: waiting for 2^53 - 1 instead
     // is the same wait, forever, as etcd's for any revision beyond the current one.
     const startRevision = Math.min(toNumber(c.start_revision), Number.MAX_SAFE_INTEGER);
+    // Auth comes first, with the credentials the stream was opened with (etcd: v3rpc/watch.go).
+    const denied = this.authorize?.(this.call.metadata, c.key ?? Buffer.alloc(0), c.range_end);
+    if (denied) return this.rejectCreate(denied);
     if (!Number.isSafeInteger(requestedId)) return this.rejectCreate(WATCH_ID_OUT_OF_RANGE);
     if (requestedId !== 0 && this.entries.has(requestedId)) return this.rejectCreate(WATCH_DUPLICATE_ID);
     if (startRevision < 0) return this.rejectCreate(watchCancelReason(new EngineError('COMPACTED')));
@@ -250,14 +254,22 @@ export class WatchStream {
   }
 }
 
+/** Checks a watch create against the stream's credentials: the in-band cancel reason, or undefined if allowed. */
+export type WatchAuthorizer = (
+  md: grpc.Metadata,
+  key: Buffer,
+  rangeEnd: Buffer | undefined,
+) => string | undefined;
+
 /** `etcdserverpb.Watch`: one {@link WatchStream} per call. */
 export function watchService(
   engine: Engine,
   header: ResponseHeaderFactory,
+  authorize?: WatchAuthorizer,
 ): grpc.UntypedServiceImplementation {
   return {
     Watch: (call: grpc.ServerDuplexStream<WireWatchRequest, object>) => {
-      new WatchStream(engine, header, call);
+      new WatchStream(engine, header, call, authorize);
     },
   };
 }

@@ -5,27 +5,27 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
-import type * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { DaprApiContext } from './api/api-context';
-import { etcdServiceRegistrar, ETCD_GRPC_SERVER_OPTIONS, type EtcdAuthOptions } from './api/grpc/etcd';
+import { etcdServiceRegistrar, type EtcdAuthOptions } from './api/grpc/etcd';
 import { AuthOptionsError, etcdAuthOptionsFrom } from './api/grpc/etcd/auth-options';
 import { ComponentConfigError } from './components/component-loader';
 import type { ComponentDefinition } from './components/component-schema';
 import { protoRoot } from './api/grpc/proto-path';
 import { GrpcHealth } from './api/grpc/health-service';
-import { bindGrpc, createGrpcServer, GRPC_SERVER_BASE_OPTIONS } from './api/grpc/server';
+import { addReflection } from './api/grpc/reflection';
+import { bindGrpc, createGrpcServer, etcdGrpcServerOptions } from './api/grpc/server';
+import { GrpcServer } from './api/grpc/server/grpc-server';
 import { createHttpServer } from './api/http/server';
 import { registerWatchRoute } from './api/http/watch-sse';
 import { loadComponentFiles } from './components/component-loader';
 import type { ComponentSet } from './components/component-set';
 import { openComponents } from './components/component-set';
 import type { Engine } from './engine/contract';
-import { Server as GrpcServer } from '@grpc/grpc-js';
 import { createLogger } from './observability/logger';
 import { StatecarMetrics } from './observability/metrics';
-import { grpcCallInterceptor, instrumentHttp } from './observability/call-accounting';
+import { grpcCallAccounting, instrumentHttp } from './observability/call-accounting';
 import { shutdownGracefully } from './lifecycle/graceful-shutdown';
 import { InFlightTracker } from './lifecycle/in-flight-tracker';
 import { DEFAULT_GRACEFUL_SHUTDOWN_SECONDS } from './lifecycle/shutdown-coordinator';
@@ -136,8 +136,8 @@ export class Sidecar {
         ? etcdServiceRegistrar(etcdEngine, { auth: etcdAuthOptionsOf(defs, components.etcdStoreName) })
         : undefined;
       const ports: { http: number; grpc: number; etcd?: number; metrics?: number } = { http: 0, grpc: 0 };
-      // One bookkeeping layer for in-flight tracking and metrics: each interceptor or hook costs on every call.
-      const interceptors = [grpcCallInterceptor({ inFlight, metrics })];
+      // One bookkeeping layer for in-flight tracking and metrics: each layer or hook costs on every call.
+      const layers = [grpcCallAccounting({ inFlight, metrics })];
 
       // HTTP: one fastify instance per listen address (a server binds one address).
       for (const host of config.listenAddresses) {
@@ -156,7 +156,7 @@ export class Sidecar {
       const grpcServer = createGrpcServer(
         ctx,
         [grpcHealth.registrar, ...(etcdRegistrar ? [etcdRegistrar] : [])],
-        { interceptors },
+        layers,
       );
       listeners.grpc.push(grpcServer);
       for (const host of config.listenAddresses) {
@@ -165,13 +165,10 @@ export class Sidecar {
 
       // The etcd API on a port of its own (etcd's limits; no Dapr API token there).
       if (config.etcdPort !== undefined && etcdRegistrar) {
-        const etcdServer = new GrpcServer({
-          ...GRPC_SERVER_BASE_OPTIONS,
-          ...ETCD_GRPC_SERVER_OPTIONS,
-          interceptors,
-        });
+        const etcdServer = new GrpcServer(etcdGrpcServerOptions(layers));
         etcdRegistrar(etcdServer);
         grpcHealth.registrar(etcdServer);
+        addReflection(etcdServer);
         listeners.grpc.push(etcdServer);
         for (const host of config.listenAddresses) {
           ports.etcd = await bindGrpc(etcdServer, host, ports.etcd || config.etcdPort);
@@ -255,7 +252,7 @@ function etcdAuthOptionsOf(defs: ComponentDefinition[], store: string | undefine
 /** Everything that listens. */
 interface Listeners {
   http: FastifyInstance[];
-  grpc: grpc.Server[];
+  grpc: GrpcServer[];
   metrics?: http.Server;
   /** The gRPC ports' health service: NOT_SERVING from the moment they stop accepting. */
   grpcHealth?: GrpcHealth;

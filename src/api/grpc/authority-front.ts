@@ -35,7 +35,7 @@ const HEADER_TABLE_SIZE = 4096;
 const MAX_FRAME_SIZE = 16_384;
 /** Past this many bytes, or this long, without a complete first header block, the connection is handed over. */
 const MAX_SNIFF_BYTES = 64 * 1024;
-const MAX_SNIFF_MS = 2000;
+const MAX_SNIFF_MS = 500;
 /** The front's own server preface: an empty SETTINGS frame (every setting at its default). */
 const FRONT_SETTINGS = Buffer.from([0, 0, 0, TYPE_SETTINGS, 0, 0, 0, 0, 0]);
 
@@ -123,6 +123,11 @@ class HeaderDecoder {
 /** Gathers a header block over HEADERS + CONTINUATION frames. */
 class BlockCollector {
   private pending: { first: Frame; parts: Buffer[] } | undefined;
+
+  /** No block half-read (a HEADERS frame without its CONTINUATIONs). */
+  idle(): boolean {
+    return this.pending === undefined;
+  }
 
   /** A complete block (with its HEADERS frame), or undefined while CONTINUATION frames are awaited. */
   add(f: Frame): { first: Frame; block: Buffer } | undefined {
@@ -223,20 +228,40 @@ function rewritingStream(socket: net.Socket, rewriter: AuthorityRewriter, alread
   return stream;
 }
 
+/** Frames a client sends while setting the connection up, before it asks anything. */
+const SETUP_FRAMES = new Set([TYPE_SETTINGS, 0x8 /* WINDOW_UPDATE */, 0x2 /* PRIORITY */]);
+/** After the acknowledgement, how long to wait for a first header block before handing the connection over. */
+const GRACE_MS = 50;
+
+/** The front of one server: accepts sockets, hands connections on. */
+export interface AuthorityFront {
+  /** The `connection` listener for a net.Server. */
+  accept(socket: net.Socket): void;
+  /** Hand over every connection still being read at once (the server is shutting down and must see them all). */
+  flush(): void;
+}
+
 /**
  * Read the start of each connection and hand it to `deliver`: the socket itself, with what was read put back, or
- * a rewriting stream when the client's authority is a URL. Returns the `connection` listener for a net.Server.
+ * a rewriting stream when the client's authority is a URL. A connection is handed over as soon as the first header
+ * block is read, or once the client has acknowledged the front's SETTINGS and then sends anything but set-up frames
+ * (a PING) or nothing for a moment: the front never holds a connection longer than a client would notice.
  */
-export function authorityFront(deliver: (connection: Duplex) => void): (socket: net.Socket) => void {
-  return (socket) => {
+export function authorityFront(deliver: (connection: Duplex) => void): AuthorityFront {
+  const pending = new Set<() => void>();
+  const accept = (socket: net.Socket): void => {
     let seen: Buffer = Buffer.alloc(0);
     /** What to hand over if the sniff ends now: `seen` without the acknowledgement of FRONT_SETTINGS. */
     let passOn: Buffer = seen;
     let greeted = false;
     let done = false;
+    let grace: NodeJS.Timeout | undefined;
     const handOver = (rewrite: boolean, bytes: Buffer): void => {
+      if (done) return;
       done = true;
+      pending.delete(flushOne);
       clearTimeout(timer);
+      clearTimeout(grace);
       socket.removeListener('data', onData);
       socket.removeListener('error', onError);
       if (rewrite) {
@@ -248,14 +273,19 @@ export function authorityFront(deliver: (connection: Duplex) => void): (socket: 
       socket.unshift(bytes);
       deliver(socket);
     };
+    const flushOne = (): void => handOver(false, passOn);
     const onError = (): void => {
+      done = true;
+      pending.delete(flushOne);
+      clearTimeout(timer);
+      clearTimeout(grace);
       socket.destroy();
     };
     const onData = (chunk: Buffer): void => {
       seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
+      passOn = seen;
       const head = seen.subarray(0, PREFACE.length);
       // Not HTTP/2 with prior knowledge: the server gives its own answer.
-      passOn = seen;
       if (!PREFACE.subarray(0, head.length).equals(head)) return handOver(false, seen);
       if (seen.length < PREFACE.length) return;
       if (!greeted) {
@@ -268,6 +298,7 @@ export function authorityFront(deliver: (connection: Duplex) => void): (socket: 
       const kept: Buffer[] = [PREFACE];
       const blocks = new BlockCollector();
       let acked = false;
+      let asked = false;
       let authority: string | undefined;
       for (let f = frames.next(); f; f = frames.next()) {
         if (!acked && f.type === TYPE_SETTINGS && f.flags & FLAG_ACK) {
@@ -275,6 +306,7 @@ export function authorityFront(deliver: (connection: Duplex) => void): (socket: 
           continue;
         }
         kept.push(frameBytes(f.type, f.flags, f.stream, f.payload));
+        if (!SETUP_FRAMES.has(f.type)) asked = true;
         if (authority !== undefined || (f.type !== TYPE_HEADERS && f.type !== TYPE_CONTINUATION)) continue;
         const block = blocks.add(f);
         if (!block) continue;
@@ -287,15 +319,26 @@ export function authorityFront(deliver: (connection: Duplex) => void): (socket: 
       }
       kept.push(frames.rest());
       passOn = Buffer.concat(kept);
-      if (acked && authority !== undefined) return handOver(authorityOfUrl(authority) !== authority, passOn);
-      // A client that never acknowledges, or sends a lot first: the server judges it.
-      if (seen.length > MAX_SNIFF_BYTES) handOver(false, passOn);
+      if (!acked) {
+        // A client that never acknowledges, or sends a lot first: the server judges it.
+        if (seen.length > MAX_SNIFF_BYTES) handOver(false, passOn);
+        return;
+      }
+      if (authority !== undefined) return handOver(authorityOfUrl(authority) !== authority, passOn);
+      // Something other than a request first (a PING), or a header block still incomplete past the limit.
+      if ((asked && blocks.idle()) || seen.length > MAX_SNIFF_BYTES) return handOver(false, passOn);
+      grace ??= setTimeout(() => handOver(false, passOn), GRACE_MS);
     };
-    const timer = setTimeout(() => {
-      if (!done) handOver(false, passOn);
-    }, MAX_SNIFF_MS);
+    const timer = setTimeout(() => handOver(false, passOn), MAX_SNIFF_MS);
     timer.unref();
+    pending.add(flushOne);
     socket.on('data', onData);
     socket.on('error', onError);
+  };
+  return {
+    accept,
+    flush: () => {
+      for (const f of [...pending]) f();
+    },
   };
 }

@@ -18,6 +18,7 @@ import {
 import { ComponentConfigError } from './components/component-loader';
 import type { ComponentDefinition } from './components/component-schema';
 import { protoRoot } from './api/grpc/proto-path';
+import { GrpcHealth } from './api/grpc/health-service';
 import { addReflection } from './api/grpc/reflection';
 import { bindGrpc, createGrpcServer, etcdGrpcServerOptions } from './api/grpc/server';
 import { GrpcServer } from './api/grpc/server/grpc-server';
@@ -131,7 +132,9 @@ export class Sidecar {
     } finally {
       reserved.release();
     }
-    const listeners: Listeners = { http: [], grpc: [], sniffers: [], gateways: [] };
+    // grpc.health.v1.Health on every gRPC port: SERVING while every component is ready.
+    const grpcHealth = new GrpcHealth(() => components.health());
+    const listeners: Listeners = { http: [], grpc: [], sniffers: [], gateways: [], grpcHealth };
     const inFlight = new InFlightTracker();
     metrics?.readInFlight(inFlight);
     let sidecar: Sidecar | undefined;
@@ -190,7 +193,11 @@ export class Sidecar {
       }
 
       // gRPC: the Dapr service, plus the etcd API on the same port.
-      const grpcServer = createGrpcServer(ctx, etcdRegistrar ? [etcdRegistrar] : [], layers);
+      const grpcServer = createGrpcServer(
+        ctx,
+        [grpcHealth.registrar, ...(etcdRegistrar ? [etcdRegistrar] : [])],
+        layers,
+      );
       listeners.grpc.push(grpcServer);
       const daprGateway = etcdRegistrar ? gatewayFor(grpcServer, config.maxBodySize) : undefined;
       for (const host of config.listenAddresses) {
@@ -208,6 +215,7 @@ export class Sidecar {
         const etcdOptions = etcdGrpcServerOptions(layers);
         const etcdServer = new GrpcServer(etcdOptions);
         etcdRegistrar(etcdServer);
+        grpcHealth.registrar(etcdServer);
         addReflection(etcdServer);
         listeners.grpc.push(etcdServer);
         const etcdGateway = gatewayFor(etcdServer, etcdOptions.maxReceiveMessageLength!);
@@ -348,10 +356,13 @@ interface Listeners {
   sniffers: ProtocolSniffer[];
   gateways: EtcdGateway[];
   metrics?: http.Server;
+  /** The gRPC ports' health service: NOT_SERVING from the moment they stop accepting. */
+  grpcHealth?: GrpcHealth;
 }
 
 /** Stop accepting and resolve once every listener has closed (streams end when the engines close). */
 async function closeListeners(l: Listeners): Promise<void> {
+  l.grpcHealth?.stop();
   await Promise.allSettled([
     ...l.http.map((a) => a.close()),
     ...l.grpc.map((s) => new Promise<void>((resolve) => s.tryShutdown(() => resolve()))),

@@ -5,8 +5,10 @@
  * truth about an error on both wires. Texts and codes follow daprd (docs/dapr-api.md#errors).
  */
 import { status as GrpcStatus } from '@grpc/grpc-js';
+import { isEngineError } from '../engine/errors';
 import type { StateError } from '../state/state-errors';
 import { isStateError } from '../state/state-errors';
+import { isClientErrorKind } from './status-map';
 
 /** The google.rpc error details Dapr attaches. */
 export type ErrorDetail =
@@ -205,6 +207,14 @@ export const DAPR_ERRORS = {
     shape: 'legacy',
     message: 'error while executing state transaction: {error}',
   },
+  STATE_WATCH: {
+    // statecar's own route (Dapr has no state watch): a store failure, worded as Dapr's other state failures.
+    errorCode: 'ERR_STATE_WATCH',
+    http: 500,
+    grpc: GrpcStatus.INTERNAL,
+    shape: 'legacy',
+    message: 'failed watching state store {store}: {error}',
+  },
   STATE_UNSUPPORTED_OPERATION: {
     errorCode: 'ERR_NOT_SUPPORTED_STATE_OPERATION',
     http: 400,
@@ -234,6 +244,44 @@ export const DAPR_ERRORS = {
     grpc: GrpcStatus.RESOURCE_EXHAUSTED,
     shape: 'legacy',
     message: 'failed to read request body: stream too large (limit {limit} bytes)',
+  },
+  GRPC_INVALID_UTF8: {
+    // grpc-go refuses proto3 strings that are not UTF-8 before the handler runs: a plain status, no details.
+    errorCode: 'ERR_MALFORMED_REQUEST',
+    http: 400,
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    shape: 'plain',
+    message: 'grpc: error unmarshalling request: {error}',
+  },
+  GRPC_UNDECODABLE: {
+    // Bytes that are not a message of the request type: grpc-go's answer (Internal) and text.
+    errorCode: 'ERR_MALFORMED_REQUEST',
+    http: 400,
+    grpc: GrpcStatus.INTERNAL,
+    shape: 'plain',
+    message: 'grpc: error unmarshalling request: {error}',
+  },
+  // --- answered by the HTTP layer before a route runs (api/http/protocol-errors.ts)
+  HTTP_HEADERS_TOO_LARGE: {
+    errorCode: 'ERR_MALFORMED_REQUEST',
+    http: 431,
+    grpc: GrpcStatus.RESOURCE_EXHAUSTED,
+    shape: 'legacy',
+    message: 'request header fields or URL too large',
+  },
+  HTTP_REQUEST_TIMEOUT: {
+    errorCode: 'ERR_MALFORMED_REQUEST',
+    http: 408,
+    grpc: GrpcStatus.DEADLINE_EXCEEDED,
+    shape: 'legacy',
+    message: 'the request did not arrive in time',
+  },
+  HTTP_EXPECTATION_FAILED: {
+    errorCode: 'ERR_MALFORMED_REQUEST',
+    http: 417,
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    shape: 'legacy',
+    message: 'unsupported Expect header: {error}',
   },
   INTERNAL: {
     errorCode: 'ERR_INTERNAL',
@@ -270,6 +318,13 @@ export const DAPR_ERRORS = {
     grpc: GrpcStatus.INVALID_ARGUMENT,
     shape: 'plain',
     message: 'LockOwner is empty in lock store {store}',
+  },
+  LOCK_ILLEGAL_RESOURCE_ID: {
+    errorCode: 'ERR_MALFORMED_REQUEST',
+    http: 400,
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    shape: 'plain',
+    message: "input key/keyPrefix '{key}' can't contain '||'",
   },
   LOCK_STORE_NOT_FOUND: {
     errorCode: 'ERR_LOCK_STORE_NOT_FOUND',
@@ -417,7 +472,7 @@ export function isDaprError(err: unknown): err is DaprError {
 }
 
 /** Which family of rows a state failure belongs to. */
-export type StateOperation = 'save' | 'delete' | 'bulkDelete' | 'get' | 'bulkGet' | 'transaction';
+export type StateOperation = 'save' | 'delete' | 'bulkDelete' | 'get' | 'bulkGet' | 'transaction' | 'watch';
 
 const ETAG_ROWS: Record<'save' | 'delete' | 'bulkDelete', [DaprErrorName, DaprErrorName, DaprErrorName]> = {
   save: ['STATE_SAVE_ETAG_MISMATCH', 'STATE_SAVE_ETAG_INVALID', 'STATE_SAVE'],
@@ -427,10 +482,15 @@ const ETAG_ROWS: Record<'save' | 'delete' | 'bulkDelete', [DaprErrorName, DaprEr
 
 /**
  * Map a failure of a state operation to its Dapr error: the one place where state error kinds meet Dapr's codes.
- * Non-state errors (engine errors, bugs) become the operation's generic store-failure row.
+ * Non-state errors (engine errors, bugs) become the operation's generic store-failure row. Engine messages are
+ * protocol-neutral (no etcd `etcdserver:` text reaches a Dapr client).
  */
 export function stateFailure(op: StateOperation, store: string, key: string, err: unknown): DaprError {
   if (isDaprError(err)) return err;
+  // A watch is the one state operation whose request the engine validates itself (a start revision, a range).
+  if (op === 'watch' && isEngineError(err) && isClientErrorKind(err.status)) {
+    return new DaprError('MALFORMED_REQUEST', { error: err.message }, { cause: err });
+  }
   if (!isStateError(err)) {
     const message = err instanceof Error ? err.message : String(err);
     return genericStateFailure(op, store, key, message, err);
@@ -487,5 +547,7 @@ function genericStateFailure(
       return new DaprError('STATE_BULK_GET', { store, error: message }, { cause });
     case 'transaction':
       return new DaprError('STATE_TRANSACTION', { store, error: message }, { cause });
+    case 'watch':
+      return new DaprError('STATE_WATCH', { store, error: message }, { cause });
   }
 }

@@ -1,26 +1,28 @@
 /**
- * The one mapping from the engine's protocol-neutral {@link StatusKind} to gRPC status codes and HTTP statuses.
+ * The one mapping from the engine's protocol-neutral {@link StatusKind} to gRPC status codes.
  *
- * Both API layers (the Dapr API and the etcd API) translate engine failures through this table, so an engine error
- * surfaces with the same meaning on every protocol.
+ * The etcd API translates engine failures through this table (with etcd's texts, `grpc/etcd/errors.ts`). The Dapr
+ * API does not: daprd reports every component failure with the operation's own code (`dapr-errors.ts`
+ * `stateFailure`), and asks this table only whether an engine failure is the caller's fault.
  */
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { StatusKind } from '../engine/errors';
 
 interface StatusMapping {
   readonly grpc: GrpcStatus;
-  readonly http: number;
+  /** The failure is the request's fault (a client error), not the store's. */
+  readonly clientError: boolean;
 }
 
-/** StatusKind → gRPC code and HTTP status (per google.rpc's documented HTTP mapping). */
+/** StatusKind → gRPC code, and whether it is a client error (per google.rpc's documented HTTP mapping: 4xx). */
 export const STATUS_MAP: Readonly<Record<StatusKind, StatusMapping>> = {
-  INVALID_ARGUMENT: { grpc: GrpcStatus.INVALID_ARGUMENT, http: 400 },
-  NOT_FOUND: { grpc: GrpcStatus.NOT_FOUND, http: 404 },
-  FAILED_PRECONDITION: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 400 },
-  OUT_OF_RANGE: { grpc: GrpcStatus.OUT_OF_RANGE, http: 400 },
-  RESOURCE_EXHAUSTED: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 429 },
-  UNAVAILABLE: { grpc: GrpcStatus.UNAVAILABLE, http: 503 },
-  INTERNAL: { grpc: GrpcStatus.INTERNAL, http: 500 },
+  INVALID_ARGUMENT: { grpc: GrpcStatus.INVALID_ARGUMENT, clientError: true },
+  NOT_FOUND: { grpc: GrpcStatus.NOT_FOUND, clientError: true },
+  FAILED_PRECONDITION: { grpc: GrpcStatus.FAILED_PRECONDITION, clientError: true },
+  OUT_OF_RANGE: { grpc: GrpcStatus.OUT_OF_RANGE, clientError: true },
+  RESOURCE_EXHAUSTED: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, clientError: false },
+  UNAVAILABLE: { grpc: GrpcStatus.UNAVAILABLE, clientError: false },
+  INTERNAL: { grpc: GrpcStatus.INTERNAL, clientError: false },
 };
 
 /** The gRPC status code for an engine status kind. */
@@ -28,7 +30,7 @@ export function grpcCodeOf(kind: StatusKind): GrpcStatus {
   return STATUS_MAP[kind].grpc;
 }
 
-/** The HTTP status for an engine status kind. */
-export function httpStatusOf(kind: StatusKind): number {
-  return STATUS_MAP[kind].http;
+/** Whether an engine failure of this kind is the caller's fault. */
+export function isClientErrorKind(kind: StatusKind): boolean {
+  return STATUS_MAP[kind].clientError;
 }

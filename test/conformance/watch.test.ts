@@ -437,11 +437,7 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
 
   test('an empty watch range throws WATCH_RANGE_EMPTY synchronously', async () => {
     const engine = await open();
-    expectWatchError(
-      () => engine.watch({ key: b('z'), rangeEnd: b('a') }, () => true),
-      'WATCH_RANGE_EMPTY',
-      'mvcc: watcher range is empty',
-    );
+    expectWatchError(() => engine.watch({ key: b('z'), rangeEnd: b('a') }, () => true), 'WATCH_RANGE_EMPTY');
     expectWatchError(() => engine.watch({ key: b('m'), rangeEnd: b('m') }, () => true), 'WATCH_RANGE_EMPTY');
   });
 

@@ -366,9 +366,9 @@ function callInfo(req: http.IncomingMessage): CallInfo {
   const host = req.headers.host ?? '';
   return {
     metadata,
-    // Over HTTP/1.1 the address a client dials is a URL: the Cluster service lists it as the member's client URL,
-    // and HTTP clients (Patroni) dial what it lists.
-    host: host ? `http://${host}` : '',
+    // The Host header, as `:authority` is on gRPC: the Cluster service lists `http://<host>` as the member's client
+    // URL, which HTTP clients (Patroni) dial as well as gRPC ones.
+    host,
     peer: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`,
   };
 }

@@ -1,7 +1,9 @@
 /**
  * DAPR_API_TOKEN on the Dapr gRPC port (Dapr's pkg/api/grpc/auth.go): every call on the port, whatever its service,
  * must carry metadata `dapr-api-token` with the token, else it ends with UNAUTHENTICATED `Unauthorized` and an
- * ErrorInfo (reason `Unauthorized`, metadata `http.code` and `http.error_message`) before any handler runs.
+ * ErrorInfo (reason `Unauthorized`, metadata `http.code` and `http.error_message`) before any handler runs. The
+ * exception is `grpc.health.v1.Health`, statecar's own addition: probes carry no token, as the HTTP healthz routes
+ * need none.
  */
 import type { Metadata } from '@grpc/grpc-js';
 import { DaprError } from '../dapr-errors';
@@ -31,6 +33,7 @@ function refusal(problem: string, appId: string): CallStatus {
 export function apiTokenLayer(token: string, appId: string): CallLayer {
   const refusals = new Map<string, CallStatus>();
   return (call) => {
+    if (call.path.startsWith('/grpc.health.v1.Health/')) return undefined;
     const problem = tokenProblem(call.metadata, token);
     if (!problem) {
       call.metadata.remove('dapr-api-token');

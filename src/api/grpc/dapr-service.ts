@@ -6,7 +6,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { z } from 'zod';
 import type { DeleteItem, SaveItem, TransactionOp } from '../../state/state-store';
-import { goJsonStringify } from '../../state/json-value';
+import { goJsonStringify, parseJson } from '../../state/json-value';
 import { StateError } from '../../state/state-errors';
 import type { DaprApiContext } from '../api-context';
 import { DaprError, isDaprError, stateFailure } from '../dapr-errors';
@@ -14,6 +14,7 @@ import { tryLock, unlock } from '../lock-api';
 import { metadataSnapshot } from '../metadata-api';
 import { stateStoreOrThrow } from '../store-lookup';
 import { toServiceError } from './rich-status';
+import { rejectedRequestOf } from './wire/checked-decode';
 
 // --- request schemas (proto-loader objects: camelCase fields, enums as numbers, bytes as Buffers, defaults set)
 
@@ -216,7 +217,7 @@ export function daprServiceImplementation(ctx: DaprApiContext): grpc.UntypedServ
         let value = s.value;
         if (s.metadata.contentType === 'application/json') {
           try {
-            value = Buffer.from(goJsonStringify(JSON.parse(value.toString('utf8'))), 'utf8');
+            value = Buffer.from(goJsonStringify(parseJson(value.toString('utf8'))), 'utf8');
           } catch (e) {
             throw stateFailure(
               'save',
@@ -349,6 +350,13 @@ export function daprServiceImplementation(ctx: DaprApiContext): grpc.UntypedServ
       callback(toServiceError(de, ctx.appId));
     };
     impl[name] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      // A request the deserializer refused (invalid UTF-8, undecodable bytes) never reaches the handler.
+      const rejected = rejectedRequestOf(call.request);
+      if (rejected) {
+        const row = rejected.reason === 'INVALID_UTF8' ? 'GRPC_INVALID_UTF8' : 'GRPC_UNDECODABLE';
+        fail(new DaprError(row, { error: rejected.message }), callback);
+        return;
+      }
       // Handlers are async functions (they reject, never throw), so one then() replaces an async wrapper and the
       // promise and closure it allocated on every call. A throwing callback is answered as before: as an error.
       handler(call.request, call).then(

@@ -4,9 +4,11 @@
  * `--max-body-size` in both directions, as daprd does, and with DAPR_API_TOKEN every call on the port needs the
  * token. Server reflection is added last, over whatever services were registered.
  */
+import path from 'node:path';
 import { loadPackageDefinition } from '@grpc/grpc-js';
 import type * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
 import type { DaprApiContext } from '../api-context';
 import { apiTokenLayer } from './auth-interceptor';
 import { daprServiceImplementation } from './dapr-service';
@@ -16,6 +18,7 @@ import { protoRoot } from './proto-path';
 import { addReflection } from './reflection';
 import type { CallLayer } from './server/call-layer';
 import { GrpcServer, type GrpcServerOptions } from './server/grpc-server';
+import { withCheckedDecode } from './wire/checked-decode';
 import { withFastCodecs, type MethodMap } from './wire/fast-codecs';
 
 /** Anything services can be added to: statecar's server, or a grpc-js `Server`. */
@@ -28,12 +31,14 @@ interface ServiceCtor {
   service: grpc.ServiceDefinition;
 }
 
+const DAPR_PROTO = 'dapr/proto/runtime/v1/dapr.proto';
+
 let daprService: grpc.ServiceDefinition | undefined;
 
 /** The `dapr.proto.runtime.v1.Dapr` service definition, loaded from proto/ once. */
 export function daprServiceDefinition(): grpc.ServiceDefinition {
   if (daprService) return daprService;
-  const def = protoLoader.loadSync('dapr/proto/runtime/v1/dapr.proto', {
+  const def = protoLoader.loadSync(DAPR_PROTO, {
     includeDirs: [protoRoot()],
     keepCase: false,
     longs: String,
@@ -49,14 +54,25 @@ export function daprServiceDefinition(): grpc.ServiceDefinition {
 
 let fastDaprService: grpc.ServiceDefinition | undefined;
 
+/** The Dapr protos as protobufjs types (proto field names), for the request checks of checked-decode.ts. */
+function daprProtoTypes(): protobuf.Root {
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => path.join(protoRoot(), target);
+  root.loadSync(DAPR_PROTO, { keepCase: true });
+  root.resolveAll();
+  return root;
+}
+
 /**
- * The Dapr service definition statecar serves: {@link daprServiceDefinition} with hand-written codecs on the hot
- * state methods (same objects and bytes, see dapr-fast-codec.ts). The plain definition stays as it is for clients
- * and for the benchmark's do-nothing floor, which measures proto-loader's own cost.
+ * The Dapr service definition statecar serves: {@link daprServiceDefinition} whose deserializers reject invalid
+ * UTF-8 in string fields and undecodable bytes in-band (wire/checked-decode.ts; the handlers answer them), with
+ * hand-written codecs in front on the hot state methods (same objects and bytes, see dapr-fast-codec.ts). The plain
+ * definition stays as it is for clients and for the benchmark's do-nothing floor, which measures proto-loader's
+ * own cost.
  */
 export function fastDaprServiceDefinition(): grpc.ServiceDefinition {
   fastDaprService ??= withFastCodecs(
-    daprServiceDefinition() as MethodMap,
+    withCheckedDecode(daprServiceDefinition() as MethodMap, daprProtoTypes()),
     DAPR_FAST_CODECS,
   ) as grpc.ServiceDefinition;
   return fastDaprService;

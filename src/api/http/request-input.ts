@@ -5,6 +5,7 @@
  * parsed as JSON whatever the Content-Type.
  */
 import type { FastifyRequest } from 'fastify';
+import { parseJson } from '../../state/json-value';
 import { DaprError } from '../dapr-errors';
 
 /** The path's segments, escaped, without empty ones (daprd cleans duplicate and trailing slashes). */
@@ -78,11 +79,14 @@ export function bodyBytes(req: FastifyRequest): Buffer {
   return Buffer.alloc(0);
 }
 
-/** Parse the body as JSON; failure is 400 ERR_MALFORMED_REQUEST with `prefix` + the parser's message. */
+/**
+ * Parse the body as JSON; failure is 400 ERR_MALFORMED_REQUEST with `prefix` + the parser's message, nesting deeper
+ * than Go's decoder allows included (docs/dapr-api.md#errors-before-a-route).
+ */
 export function parseJsonBody(req: FastifyRequest, prefix = ''): unknown {
   const text = bodyBytes(req).toString('utf8');
   try {
-    return JSON.parse(text);
+    return parseJson(text);
   } catch (err) {
     const why = text.trim() === '' ? 'unexpected end of JSON input' : (err as Error).message;
     throw new DaprError('MALFORMED_REQUEST', { error: prefix + why });

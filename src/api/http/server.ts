@@ -7,6 +7,12 @@ import type { DaprApiContext } from '../api-context';
 import { DaprError, isDaprError } from '../dapr-errors';
 import { HEALTH_PATHS, registerHealthRoutes } from './health-routes';
 import { sendError } from './http-errors';
+import {
+  answerBeforeRouting,
+  clientErrorHandler,
+  frameworkErrorHandler,
+  requireHost,
+} from './protocol-errors';
 import { registerLockRoutes } from './lock-routes';
 import { registerMetadataRoutes } from './metadata-routes';
 import { registerStateRoutes } from './state-routes';
@@ -33,6 +39,10 @@ export function createHttpServer(
     // lines that are only written on errors. Requests log through the server's logger instead.
     childLoggerFactory: (logger) => logger,
     bodyLimit: ctx.maxBodySize,
+    // Requests the HTTP layer refuses before routing get Dapr error bodies too (protocol-errors.ts).
+    http: { requireHostHeader: false },
+    clientErrorHandler: clientErrorHandler(ctx.appId),
+    frameworkErrors: frameworkErrorHandler(ctx.appId),
     routerOptions: {
       // daprd's chi router cleans duplicate slashes and tolerates one trailing slash.
       ignoreTrailingSlash: true,
@@ -46,7 +56,9 @@ export function createHttpServer(
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
+  answerBeforeRouting(app.server, ctx.appId);
   for (const instrument of instrumentation) instrument(app);
+  app.addHook('onRequest', async (req) => requireHost(req));
 
   if (ctx.apiToken !== undefined) {
     const token = ctx.apiToken;
@@ -69,6 +81,10 @@ export function createHttpServer(
     if (isDaprError(err)) return sendError(reply, err, ctx.appId);
     const fe = err as FastifyError;
     if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      // fastify would close the connection at once, while the client is still sending: it then fails with EPIPE
+      // instead of reading the 400. Keeping the connection lets Node read the rest of the body and drop it, as
+      // daprd lets its clients finish.
+      reply.removeHeader('connection');
       return sendError(reply, new DaprError('BODY_TOO_LARGE', { limit: ctx.maxBodySize }), ctx.appId);
     }
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {

@@ -1,8 +1,7 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Engine, KeyValue, WatchEvent, WatchMessage, Watcher } from '../../engine/contract';
-import { isEngineError } from '../../engine/errors';
 import { prefixEnd } from '../../engine/key-range';
-import { httpStatusOf } from '../status-map';
+import { DaprError, stateFailure } from '../dapr-errors';
 
 /**
  * `GET /v1.0-alpha1/state/{store}/watch` — the engine's watch as Server-Sent Events, for curl and browsers.
@@ -69,8 +68,8 @@ function flag(v: string | undefined): boolean {
   return v === 'true' || v === '1' || v === '';
 }
 
-function badRequest(reply: FastifyReply, message: string): FastifyReply {
-  return reply.code(400).send({ errorCode: 'ERR_MALFORMED_REQUEST', message });
+function badRequest(message: string): DaprError {
+  return new DaprError('MALFORMED_REQUEST', { error: message });
 }
 
 /**
@@ -81,22 +80,19 @@ export function registerWatchRoute(app: FastifyInstance, stores: (name: string) 
   app.get(
     '/v1.0-alpha1/state/:store/watch',
     async (request: FastifyRequest<{ Params: { store: string }; Querystring: WatchQuery }>, reply) => {
-      const engine = stores(request.params.store);
-      if (!engine) {
-        return reply.code(400).send({
-          errorCode: 'ERR_STATE_STORE_NOT_FOUND',
-          message: `state store ${request.params.store} is not found`,
-        });
-      }
+      const storeName = request.params.store;
+      const engine = stores(storeName);
+      // Thrown errors are rendered from the Dapr error table by the server's error handler.
+      if (!engine) throw new DaprError('STATE_STORE_NOT_FOUND', { store: storeName });
       const q = request.query;
       const prefix = flag(q.prefix);
       const keyText = q.key ?? '';
-      if (!prefix && keyText === '') return badRequest(reply, 'key is required unless prefix=true');
+      if (!prefix && keyText === '') throw badRequest('key is required unless prefix=true');
       let startRevision = 0;
       if (q.startRevision !== undefined && q.startRevision !== '') {
         startRevision = Number(q.startRevision);
         if (!Number.isSafeInteger(startRevision) || startRevision < 0) {
-          return badRequest(reply, 'startRevision must be a non-negative integer');
+          throw badRequest('startRevision must be a non-negative integer');
         }
       }
       const key = Buffer.from(keyText, 'utf8');
@@ -151,12 +147,7 @@ export function registerWatchRoute(app: FastifyInstance, stores: (name: string) 
       try {
         watcher = engine.watch(watchReq, sink);
       } catch (err) {
-        if (isEngineError(err)) {
-          return reply
-            .code(httpStatusOf(err.status))
-            .send({ errorCode: 'ERR_MALFORMED_REQUEST', message: err.message });
-        }
-        throw err;
+        throw stateFailure('watch', storeName, keyText, err);
       }
       // From here on the response is written by hand: fastify must not send one.
       reply.hijack();

@@ -23,7 +23,7 @@ export interface LockResult {
 /**
  * Acquire the lock `name` under `lease` (0 ⇒ a fresh 60 s lease nobody keeps alive, as etcd's server does).
  * Resolves once owned. If `signal` aborts while waiting, or the wait fails, the waiter key is deleted and the
- * promise rejects. An unknown lease rejects with "etcdserver: requested lease not found".
+ * promise rejects. An unknown lease rejects with the engine's LEASE_NOT_FOUND.
  */
 export async function lock(
   engine: Engine,

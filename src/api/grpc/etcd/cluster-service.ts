@@ -8,11 +8,10 @@ import { unary } from './unary';
  * `etcdserverpb.Cluster`: MemberList describing statecar as the only member; the membership changes answer as
  * etcd does for a member that cannot be joined (member-changes.ts).
  *
- * `clientUrls` defaults to the address the caller dialled (the HTTP/2 :authority), so `etcdctl endpoint --cluster`
- * reaches the same listener whichever port (Dapr gRPC or `--etcd-port`) it came in on. It is given as `host:port`
- * without the `http://` etcd prints: etcd 3.4's Go client dials member URLs through grpc-go's passthrough resolver
- * and sends the whole URL as `:authority`, which Node's HTTP/2 (nghttp2) rejects with PROTOCOL_ERROR; `host:port`
- * works for etcdctl 3.4 `--cluster`, 3.4/3.5 client auto-sync and `member list` alike.
+ * `clientUrls` defaults to the address the caller dialled (the HTTP/2 :authority), with its scheme as etcd lists
+ * it (`http://127.0.0.1:50001`), so `etcdctl endpoint --cluster` reaches the same listener whichever port (Dapr gRPC
+ * or `--etcd-port`) it came in on. etcd 3.4's Go client then sends that whole URL as `:authority`, which Node's
+ * HTTP/2 refuses; the gRPC ports' authority front (../authority-front.ts) turns it back into `host:port`.
  */
 export function clusterService(
   header: ResponseHeaderFactory,
@@ -22,7 +21,7 @@ export function clusterService(
   const id = header.identity;
   const urlsOf = (call: grpc.ServerUnaryCall<object, object>): string[] => {
     const host = call.getHost();
-    return clientUrls?.() ?? (host ? [host] : []);
+    return clientUrls?.() ?? (host ? [`http://${host}`] : []);
   };
   const members = (call: grpc.ServerUnaryCall<object, object>): object[] => [
     {

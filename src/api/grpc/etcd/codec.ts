@@ -167,7 +167,8 @@ function requestOpFromWire(op: WireRequestOp): RequestOp {
     case 'request_txn':
       return { txn: txnRequestFromWire(op.request_txn!) };
     default:
-      // An op with nothing set: the engine answers "etcdserver: key not found", as etcd does.
+      // An op with nothing set: the engine answers KEY_NOT_FOUND ("etcdserver: key not found" on the wire), as
+      // etcd does.
       return {};
   }
 }

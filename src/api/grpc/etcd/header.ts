@@ -21,13 +21,19 @@ export interface EtcdIdentity {
   version: string;
 }
 
+/**
+ * The etcd release whose behaviour statecar serves and is tested against: 3.4, as Debian ships it (etcd-server and
+ * etcdctl 3.4.23). `Maintenance.Status` reports it (docs/etcd-semantics.md#response-headers-and-status).
+ */
+export const ETCD_COMPAT_VERSION = '3.4.23';
+
 /** Defaults: arbitrary fixed IDs (ASCII "statecar" / "member01"), term 2 as a fresh single-member etcd shows. */
 export const DEFAULT_ETCD_IDENTITY: EtcdIdentity = {
   clusterId: 0x7374617465636172n,
   memberId: 0x6d656d6265723031n,
   raftTerm: 2n,
   memberName: 'statecar',
-  version: '3.5.0',
+  version: ETCD_COMPAT_VERSION,
 };
 
 /** Builds headers for one identity. */

@@ -15,10 +15,9 @@ import {
   txnRequestFromWire,
   txnResponseToWire,
 } from './codec';
-import { requestTooLarge } from './errors';
 import type { ResponseHeaderFactory } from './header';
 import { wireSize } from './proto';
-import { GrpcStatusError, unary, withStatusPassthrough } from './unary';
+import { unary } from './unary';
 import type {
   WireCompactionRequest,
   WireDeleteRangeRequest,
@@ -42,9 +41,8 @@ export function kvService(
 ): grpc.UntypedServiceImplementation {
   // etcd checks --max-request-bytes on the proposal, so only requests that go through raft (writes) are limited.
   const checkSize = (req: object): void => {
-    if (wireSize(req) > maxRequestBytes) throw new GrpcStatusError(requestTooLarge());
+    if (wireSize(req) > maxRequestBytes) throw new EngineError('REQUEST_TOO_LARGE');
   };
-  const errors = withStatusPassthrough();
   return {
     Range: unary(async (req: WireRangeRequest) => {
       if (filtersEverything(req)) {
@@ -54,28 +52,28 @@ export function kvService(
       }
       const res = await engine.range(rangeRequestFromWire(req));
       return rangeResponseToWire(res, header);
-    }, errors),
+    }),
     Put: unary(async (req: WirePutRequest) => {
       checkSize(req);
       return putResponseToWire(await engine.put(putRequestFromWire(req)), header);
-    }, errors),
+    }),
     DeleteRange: unary(async (req: WireDeleteRangeRequest) => {
       checkSize(req);
       return deleteRangeResponseToWire(await engine.deleteRange(deleteRangeRequestFromWire(req)), header);
-    }, errors),
+    }),
     Txn: unary(async (req: WireTxnRequest) => {
       if (!isReadOnlyTxn(req)) checkSize(req);
       const txn = txnRequestFromWire(req);
       // etcd's --max-txn-ops: the engine under a Dapr state store has no limit of its own (Dapr's stores have none).
       checkTxnOps(txn, maxTxnOps);
       return txnResponseToWire(await engine.txn(txn), header);
-    }, errors),
+    }),
     Compact: unary(async (req: WireCompactionRequest) => {
       const revision = toNumber(req.revision);
       // etcd compares with its compact revision, which starts at -1: a negative revision is always "compacted".
       if (revision < 0) throw new EngineError('COMPACTED');
       const res = await engine.compact({ revision, physical: !!req.physical });
       return { header: header.full(res.header.revision) };
-    }, errors),
+    }),
   };
 }

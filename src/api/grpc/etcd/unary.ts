@@ -16,17 +16,3 @@ export function unary<Req, Res>(
     );
   };
 }
-
-/** A status thrown by a handler as-is (e.g. the request-size check), bypassing the engine error table. */
-export class GrpcStatusError extends Error {
-  constructor(readonly status: Partial<grpc.StatusObject>) {
-    super(status.details);
-  }
-}
-
-/** Error mapper that passes {@link GrpcStatusError}s through and maps the rest with `inner`. */
-export function withStatusPassthrough(
-  inner: (err: unknown) => Partial<grpc.StatusObject> = toGrpcError,
-): (err: unknown) => Partial<grpc.StatusObject> {
-  return (err) => (err instanceof GrpcStatusError ? err.status : inner(err));
-}

@@ -1,7 +1,15 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Engine, WatchMessage, Watcher, WatchRequest } from '../../../engine/contract';
-import { isEngineError } from '../../../engine/errors';
+import { EngineError, isEngineError } from '../../../engine/errors';
 import { eventToWire, int64, toNumber } from './codec';
+import { isClientErrorKind } from '../../status-map';
+import {
+  etcdCancelReason,
+  toGrpcError,
+  watchCancelReason,
+  WATCH_DUPLICATE_ID,
+  WATCH_ID_OUT_OF_RANGE,
+} from './errors';
 import type { ResponseHeaderFactory } from './header';
 import type { WireWatchCreateRequest, WireWatchRequest } from './wire-types';
 
@@ -11,15 +19,13 @@ import type { WireWatchCreateRequest, WireWatchRequest } from './wire-types';
  * - Requests are handled strictly one after another, so `created` responses leave in request order — clients bind
  *   them to their queue of pending creates by position, not by ID.
  * - Events of a watcher are held back until its `created` response is out.
- * - Create failures (duplicate ID, empty range, negative start) are in-band: `created+canceled`, `watch_id=-1`.
+ * - Create failures (duplicate ID, empty range, negative start, any other request the engine refuses) are in-band:
+ *   `created+canceled`, `watch_id=-1`, and the stream goes on: one bad create never ends it
+ *   (docs/etcd-semantics.md#the-stream). Only a failure of the server itself (the engine stopped) ends the call, with
+ *   the engine error's own status.
  * - Backpressure: when the gRPC stream's buffer is full the sink answers `false`; the engine pauses that watcher
  *   (catching it up from history later) and it is resumed on `drain`.
  */
-
-/** etcd's in-band cancel reasons (etcd: server/mvcc/watcher.go, v3rpc/watch.go). */
-const DUPLICATE_ID = 'mvcc: duplicate watch ID provided on the WatchStream';
-const RANGE_EMPTY = 'mvcc: watcher range is empty';
-const COMPACTED = 'mvcc: required revision has been compacted';
 
 /** Most messages buffered for a watcher whose `created` response has not been sent yet. */
 const MAX_PENDING_BEFORE_CREATED = 128;
@@ -74,12 +80,15 @@ export class WatchStream {
 
   private async create(c: WireWatchCreateRequest): Promise<void> {
     const requestedId = toNumber(c.watch_id);
-    const startRevision = toNumber(c.start_revision);
+    // A revision past 2^53 cannot be held exactly, and no store will ever reach it: waiting for 2^53 - 1 instead
+    // is the same wait, forever, as etcd's for any revision beyond the current one.
+    const startRevision = Math.min(toNumber(c.start_revision), Number.MAX_SAFE_INTEGER);
     // Auth comes first, with the credentials the stream was opened with (etcd: v3rpc/watch.go).
     const denied = this.authorize?.(this.call.metadata, c.key ?? Buffer.alloc(0), c.range_end);
     if (denied) return this.rejectCreate(denied);
-    if (requestedId !== 0 && this.entries.has(requestedId)) return this.rejectCreate(DUPLICATE_ID);
-    if (startRevision < 0) return this.rejectCreate(COMPACTED);
+    if (!Number.isSafeInteger(requestedId)) return this.rejectCreate(WATCH_ID_OUT_OF_RANGE);
+    if (requestedId !== 0 && this.entries.has(requestedId)) return this.rejectCreate(WATCH_DUPLICATE_ID);
+    if (startRevision < 0) return this.rejectCreate(watchCancelReason(new EngineError('COMPACTED')));
     const filters = new Set(
       (c.filters ?? []).map((f) => (typeof f === 'number' ? ['NOPUT', 'NODELETE'][f] : f)),
     );
@@ -97,8 +106,9 @@ export class WatchStream {
     try {
       entry.watcher = this.engine.watch(request, (m) => this.deliver(entry, m));
     } catch (err) {
-      if (isEngineError(err) && err.code === 'WATCH_RANGE_EMPTY') return this.rejectCreate(RANGE_EMPTY);
-      if (isEngineError(err) && err.code === 'COMPACTED') return this.rejectCreate(COMPACTED);
+      // Whatever the engine refuses in a create request is answered in-band, for that create only.
+      if (isEngineError(err) && isClientErrorKind(err.status))
+        return this.rejectCreate(watchCancelReason(err));
       throw err;
     }
     // The ID is taken only once the watcher exists: a rejected create consumes no auto ID (etcd validates the
@@ -190,7 +200,7 @@ export class WatchStream {
               header: this.header.full(m.revision),
               watch_id: watchId,
               canceled: true,
-              cancel_reason: m.reason,
+              cancel_reason: etcdCancelReason(m.reason),
             };
         break;
     }
@@ -228,11 +238,11 @@ export class WatchStream {
     }
   }
 
+  /** The server failed (not the request): end the call with the failure's status from the error table. */
   private fail(err: unknown): void {
     if (this.closed) return;
-    const message = err instanceof Error ? err.message : String(err);
     this.close();
-    this.call.emit('error', { code: 2, details: message });
+    this.call.emit('error', toGrpcError(err));
   }
 
   /** Stop every watcher of the stream. Idempotent. */

@@ -11,6 +11,8 @@
  */
 import http2 from 'node:http2';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { authorityFront } from '../authority-front';
 import { status, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { CallLayer } from './call-layer';
 import type { CallStatus } from './call-status';
@@ -74,6 +76,8 @@ export class GrpcServer {
   private readonly registry = new MethodRegistry();
   private readonly h2: http2.Http2Server;
   private readonly listeners: net.Server[] = [];
+  /** Reads the start of each connection before it is served (see ../authority-front.ts). */
+  private readonly front = authorityFront((connection) => this.serveConnection(connection));
   private readonly sessions = new Set<Session>();
   private readonly limits: MessageLimits;
   private readonly layers: CallLayer[];
@@ -116,6 +120,8 @@ export class GrpcServer {
 
   /** Listen on host:port (0 = any free port); resolves with the bound port. */
   listen(host: string, port: number): Promise<number> {
+    // Through the authority front: etcd 3.4's client sends a whole URL as :authority, which nghttp2 refuses
+    // (../authority-front.ts).
     const listener = net.createServer((socket) => this.acceptConnection(socket));
     this.listeners.push(listener);
     return new Promise((resolve, reject) => {
@@ -130,14 +136,25 @@ export class GrpcServer {
 
   /**
    * Serve gRPC on a connection someone else accepted (its bytes not yet read, or put back with `socket.unshift`):
-   * the HTTP/2 preface and everything after it is this server's.
+   * the HTTP/2 preface and everything after it is this server's. It passes the authority front like a connection
+   * of {@link GrpcServer.listen}, so a protocol sniffer in front of this server changes nothing for etcd 3.4's
+   * client.
    */
   acceptConnection(socket: net.Socket): void {
     if (this.shuttingDown) {
       socket.destroy();
       return;
     }
-    this.h2.emit('connection', socket);
+    this.front.accept(socket);
+  }
+
+  /** Hand a connection (as it left the authority front) to the HTTP/2 server. */
+  private serveConnection(connection: Duplex): void {
+    if (this.shuttingDown) {
+      connection.destroy();
+      return;
+    }
+    this.h2.emit('connection', connection);
   }
 
   /**
@@ -271,6 +288,8 @@ export class GrpcServer {
    * are refused, and clients retry them elsewhere), and call `done` once every connection has closed.
    */
   tryShutdown(done: (err?: Error) => void): void {
+    // Connections the authority front is still reading become sessions now, so they get their GOAWAY too.
+    this.front.flush();
     this.shuttingDown = true;
     this.shutdownWaiters.push(() => done());
     for (const l of this.listeners) l.close();
@@ -280,6 +299,7 @@ export class GrpcServer {
 
   /** Cut every connection now; calls still open see a cancel. */
   forceShutdown(): void {
+    this.front.flush();
     this.shuttingDown = true;
     for (const l of this.listeners) l.close();
     for (const s of this.sessions) s.destroy(undefined, http2.constants.NGHTTP2_CANCEL);

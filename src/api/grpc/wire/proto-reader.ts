@@ -2,10 +2,13 @@
  * A minimal protobuf reader for the hand-written request decoders of the hot gRPC methods.
  *
  * It only handles well-formed input in its plainest form: varints of at most 5 bytes for tags, lengths and 32-bit
- * fields, int64s that fit in 7 varint bytes (below 2^49), and lengths that stay inside the message. Anything else
+ * fields, int64s that fit in 7 varint bytes (below 2^49), lengths that stay inside the message, and strings that are
+ * valid UTF-8. Anything else
  * throws {@link FastPathMiss}, and the caller decodes the message again with proto-loader, so odd or malformed
  * input gets exactly the result (or the error) it always got.
  */
+
+import { isUtf8 } from 'node:buffer';
 
 /** Thrown when a message is not in the plain form the fast decoders handle; never reaches a client. */
 export class FastPathMiss extends Error {
@@ -92,9 +95,21 @@ export class ProtoReader {
     return start === this.pos ? EMPTY_BYTES : this.buf.subarray(start, this.pos);
   }
 
-  /** A string field, decoded as UTF-8 (invalid sequences become U+FFFD, as protobufjs's Buffer reader does). */
+  /**
+   * A string field, decoded as UTF-8. Bytes that are not valid UTF-8 miss: the slow path decides what they mean
+   * (the Dapr API refuses them, see checked-decode.ts).
+   */
   string(): string {
     const start = this.delimited();
-    return this.buf.toString('utf8', start, this.pos);
+    const buf = this.buf;
+    const end = this.pos;
+    for (let i = start; i < end; i++) {
+      // ASCII, the usual key, needs no check; past the first non-ASCII byte, the native check does the rest.
+      if (buf[i]! >= 0x80) {
+        if (!isUtf8(buf.subarray(i, end))) throw MISS;
+        break;
+      }
+    }
+    return buf.toString('utf8', start, end);
   }
 }

@@ -24,6 +24,10 @@ interface FlagSpec {
 /** daprd's flags that statecar implements (plus `--etcd-port`). */
 export const FLAGS: Record<string, FlagSpec> = {
   'app-id': { env: 'APP_ID', default: '', help: 'the application id' },
+  'app-port': {
+    env: 'APP_PORT',
+    help: "the app's HTTP port on 127.0.0.1: the app channel, where configuration updates are sent",
+  },
   'dapr-http-port': { env: 'DAPR_HTTP_PORT', default: '3500', help: 'HTTP API port' },
   'dapr-grpc-port': { env: 'DAPR_GRPC_PORT', default: '50001', help: 'gRPC API port' },
   'resources-path': {
@@ -191,6 +195,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   const resourcesPaths = flagPaths.length > 0 ? flagPaths : list(env.DAPR_RESOURCES_PATH);
   if (resourcesPaths.length === 0) resourcesPaths.push('./components');
   const etcdPort = get('etcd-port');
+  const appPort = get('app-port');
   const enableMetrics = boolFlag('enable-metrics');
   const grace = get('dapr-graceful-shutdown-seconds') ?? String(DEFAULT_GRACEFUL_SHUTDOWN_SECONDS);
   if (!/^\d+(\.\d+)?$/.test(grace)) {
@@ -211,6 +216,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     gracefulShutdownSeconds: Number(grace),
     maxBodySize: parseQuantity(get('max-body-size') ?? '4Mi'),
     etcdPort: etcdPort === undefined ? undefined : check(port('etcd-port'), etcdPort),
+    appPort: appPort === undefined || appPort === '' ? undefined : check(port('app-port'), appPort),
     apiToken: token === undefined || token === '' ? undefined : token,
   };
 }

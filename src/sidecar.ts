@@ -1,6 +1,7 @@
 /**
  * The sidecar: loads the components, opens their engines, and serves the Dapr HTTP and gRPC APIs, the etcd API
- * (on the Dapr gRPC port and on `--etcd-port`), the SSE watch route and the metrics endpoint. `start` / `stop`.
+ * (on the Dapr gRPC port and on `--etcd-port`) and the metrics endpoint, and calls the app on `--app-port`.
+ * `start` / `stop`.
  */
 import fs from 'node:fs';
 import type http from 'node:http';
@@ -9,11 +10,11 @@ import type * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { DaprApiContext } from './api/api-context';
+import { AppChannel } from './api/app-channel';
 import { etcdServiceRegistrar, ETCD_GRPC_SERVER_OPTIONS } from './api/grpc/etcd';
 import { protoRoot } from './api/grpc/proto-path';
 import { bindGrpc, createGrpcServer, GRPC_SERVER_BASE_OPTIONS } from './api/grpc/server';
 import { createHttpServer } from './api/http/server';
-import { registerWatchRoute } from './api/http/watch-sse';
 import { loadComponentFiles } from './components/component-loader';
 import type { ComponentSet } from './components/component-set';
 import { openComponents } from './components/component-set';
@@ -48,6 +49,8 @@ export interface SidecarConfig {
   maxBodySize: number;
   /** Also serve the etcd API on this port. */
   etcdPort?: number;
+  /** `--app-port`: the app's HTTP port, for the app channel (configuration updates); absent = no app channel. */
+  appPort?: number;
   /** Required `dapr-api-token`, if any. */
   apiToken?: string;
   /** Base directory for relative data directories (default cwd). */
@@ -122,6 +125,7 @@ export class Sidecar {
         extendedMetadata: new Map(),
         apiToken: config.apiToken,
         maxBodySize: config.maxBodySize,
+        appChannel: config.appPort === undefined ? undefined : new AppChannel(config.appPort),
         health: () => components.health(),
         requestShutdown: () => (config.onShutdownRequest ? config.onShutdownRequest() : void sidecar?.stop()),
         log,
@@ -135,11 +139,7 @@ export class Sidecar {
 
       // HTTP: one fastify instance per listen address (a server binds one address).
       for (const host of config.listenAddresses) {
-        const app = createHttpServer(
-          ctx,
-          [(a) => registerWatchRoute(a, (name) => components.engineOf(name))],
-          [(a) => instrumentHttp(a, { inFlight, metrics })],
-        );
+        const app = createHttpServer(ctx, [], [(a) => instrumentHttp(a, { inFlight, metrics })]);
         listeners.http.push(app);
         await app.listen({ host, port: ports.http || config.httpPort });
         const addr = app.server.address();

@@ -5,7 +5,10 @@
 import type { Engine, EngineHealth } from '../engine/contract';
 import { DaprLockStore } from '../concurrency/dapr-lock';
 import { keyPrefixSchema, resolvePrefix } from '../state/key-prefix';
+import { ConfigurationStore } from '../state/configuration-store';
+import { KeySpace } from '../state/key-space';
 import { LeaseClock } from '../state/lease-clock';
+import { parseIndexDeclaration } from '../state/query-index';
 import { DaprStateStore } from '../state/state-store';
 import { ComponentConfigError, zodFieldError } from './component-loader';
 import type { ComponentDefinition } from './component-schema';
@@ -46,6 +49,8 @@ interface Planned {
   settings: BackendSettings;
   prefixStrategy: string;
   etcdApi: boolean;
+  /** State stores: field paths with a query index (`queryIndexes`). */
+  queryIndexes: string[];
 }
 
 /** Every loaded component and the stores built on them. */
@@ -58,6 +63,7 @@ export class ComponentSet {
     readonly etcdStoreName: string | undefined,
     private readonly engines: Engine[],
     private readonly clocks: LeaseClock[],
+    readonly configurationStores: Map<string, ConfigurationStore> = new Map(),
   ) {}
 
   /** The engine under a state store (for the etcd API and watch routes). */
@@ -79,8 +85,9 @@ export class ComponentSet {
     return { ready: true };
   }
 
-  /** Stop lease timers and close every engine. */
+  /** End configuration subscriptions, stop lease timers and close every engine. */
   async close(): Promise<void> {
+    for (const s of this.configurationStores.values()) s.close();
     for (const c of this.clocks) c.close();
     await Promise.allSettled(this.engines.map((e) => e.close()));
   }
@@ -92,7 +99,7 @@ export async function openComponents(defs: ComponentDefinition[], opts: OpenOpti
   const namespace = opts.namespace ?? process.env.NAMESPACE;
   const planned = defs.map((def) => plan(def, cwd));
 
-  // Lock components naming a state store share its backend.
+  // Lock and configuration components naming a state store share its backend.
   const byName = new Map(planned.map((p) => [p.def.name, p]));
   for (const p of planned) {
     const ref = p.settings.stateStore;
@@ -160,6 +167,7 @@ export async function openComponents(defs: ComponentDefinition[], opts: OpenOpti
 
     const stateStores = new Map<string, StateStoreEntry>();
     const lockStores = new Map<string, DaprLockStore>();
+    const configurationStores = new Map<string, ConfigurationStore>();
     const components: RegisteredComponent[] = [];
     for (const p of planned) {
       const backend = engines.get(p.settings.backendKey);
@@ -172,8 +180,12 @@ export async function openComponents(defs: ComponentDefinition[], opts: OpenOpti
           clock: backend.clock,
           prefix,
           maxTxnOps: backend.maxTxnOps,
+          queryIndexes: p.queryIndexes,
         });
+        await store.prepare();
         stateStores.set(p.def.name, { name: p.def.name, type: p.def.type, store, engine: backend.engine });
+      } else if (p.row.category === 'configuration') {
+        // Resolved below, once every state store it may name exists.
       } else {
         const lockPrefix = p.prefixStrategy === 'namespace' ? opts.appId : prefix;
         lockStores.set(
@@ -193,6 +205,13 @@ export async function openComponents(defs: ComponentDefinition[], opts: OpenOpti
         capabilities: capabilities(p.row),
       });
     }
+    for (const p of planned.filter((c) => c.row.category === 'configuration')) {
+      const ref = p.settings.stateStore;
+      const backend = engines.get(p.settings.backendKey)!;
+      // A view of a state store's keys, or the engine's own keys (those of locks and indexes left out).
+      const source = ref !== undefined ? stateStores.get(ref)!.store : { ...backend, keys: new KeySpace('') };
+      configurationStores.set(p.def.name, new ConfigurationStore(p.def.name, source));
+    }
     const etcdStoreName =
       etcdMarked[0]?.def.name ?? planned.find((p) => p.row.category === 'state')?.def.name;
     return new ComponentSet(
@@ -202,6 +221,7 @@ export async function openComponents(defs: ComponentDefinition[], opts: OpenOpti
       etcdStoreName,
       [...engines.values()].map((b) => b.engine),
       [...engines.values()].map((b) => b.clock),
+      configurationStores,
     );
   } catch (err) {
     for (const b of engines.values()) {
@@ -247,5 +267,20 @@ function plan(def: ComponentDefinition, cwd: string): Planned {
   }
   const parsed = row.parse(def.metadata, { name: def.name, cwd });
   if (!parsed.success) throw zodFieldError(def.file, 'spec.metadata', parsed.error);
-  return { def, row, settings: parsed.data, prefixStrategy: prefix.data, etcdApi: etcdRaw === 'true' };
+  let queryIndexes: string[] = [];
+  if (row.category === 'state') {
+    try {
+      queryIndexes = parseIndexDeclaration(def.metadata.queryIndexes);
+    } catch (err) {
+      throw new ComponentConfigError(def.file, 'spec.metadata.queryIndexes', (err as Error).message);
+    }
+  }
+  return {
+    def,
+    row,
+    settings: parsed.data,
+    prefixStrategy: prefix.data,
+    etcdApi: etcdRaw === 'true',
+    queryIndexes,
+  };
 }

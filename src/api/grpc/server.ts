@@ -1,40 +1,25 @@
 /**
- * The gRPC server: the Dapr service from statecar's own protos, plus any extra services (e.g. the etcd API)
- * registered by the caller. Message sizes are capped at `--max-body-size` in both directions, as daprd does, and
+ * The gRPC server: the Dapr service and statecar's List service from statecar's own protos, plus any extra
+ * services (e.g. the etcd API) registered by the caller. Message sizes are capped at `--max-body-size` in both directions, as daprd does, and
  * with DAPR_API_TOKEN every call on the port needs the token.
  */
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import type { DaprApiContext } from '../api-context';
 import { apiTokenInterceptor } from './auth-interceptor';
 import { daprServiceImplementation } from './dapr-service';
 import { DAPR_FAST_CODECS } from './dapr-fast-codec';
-import { protoRoot } from './proto-path';
+import { loadServiceDefinition } from './proto-services';
+import { statecarListService } from './statecar-service';
 import { withFastCodecs, type MethodMap } from './wire/fast-codecs';
 
 /** Adds a service to the server. */
 export type GrpcRegistrar = (server: grpc.Server) => void;
 
-interface ServiceCtor {
-  service: grpc.ServiceDefinition;
-}
-
 let daprService: grpc.ServiceDefinition | undefined;
 
 /** The `dapr.proto.runtime.v1.Dapr` service definition, loaded from proto/ once. */
 export function daprServiceDefinition(): grpc.ServiceDefinition {
-  if (daprService) return daprService;
-  const def = protoLoader.loadSync('dapr/proto/runtime/v1/dapr.proto', {
-    includeDirs: [protoRoot()],
-    keepCase: false,
-    longs: String,
-    defaults: true,
-    oneofs: true,
-  });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as {
-    dapr: { proto: { runtime: { v1: { Dapr: ServiceCtor } } } };
-  };
-  daprService = pkg.dapr.proto.runtime.v1.Dapr.service;
+  daprService ??= loadServiceDefinition('dapr/proto/runtime/v1/dapr.proto', 'dapr.proto.runtime.v1.Dapr');
   return daprService;
 }
 
@@ -84,6 +69,7 @@ export function createGrpcServer(
   ];
   const server = new grpc.Server({ ...grpcServerOptions(ctx.maxBodySize), ...options, interceptors });
   server.addService(fastDaprServiceDefinition(), daprServiceImplementation(ctx));
+  server.addService(statecarListService.definition(), statecarListService.implementation(ctx));
   for (const register of registrars) register(server);
   return server;
 }

@@ -1,13 +1,13 @@
 /**
  * Body of the standalone test server (see `etcd-test-server.ts`): an in-memory engine served through
- * {@link etcdServiceRegistrar} on a gRPC port and the SSE watch route on an HTTP port, as the sidecar would.
+ * {@link etcdServiceRegistrar} on a gRPC port, as the sidecar would, and an HTTP port with no routes (the Dapr API,
+ * the SSE watch included, needs the whole sidecar).
  * Prints `READY <grpcPort> <httpPort>` once listening. Test-only; the sidecar CLI is the real thing.
  */
 import * as grpc from '@grpc/grpc-js';
 import Fastify from 'fastify';
 import { createEmbeddedEngine } from '../../../src/engine';
 import { ETCD_GRPC_SERVER_OPTIONS, etcdServiceRegistrar } from '../../../src/api/grpc/etcd';
-import { registerWatchRoute } from '../../../src/api/http/watch-sse';
 
 async function main(): Promise<void> {
   const grpcPort = Number(process.env.ETCD_TEST_GRPC_PORT ?? 0);
@@ -21,7 +21,6 @@ async function main(): Promise<void> {
     ),
   );
   const app = Fastify();
-  registerWatchRoute(app, (name) => (name === 'statestore' ? engine : undefined));
   await app.listen({ port: httpPort, host: '127.0.0.1' });
   const addr = app.server.address();
   const boundHttp = typeof addr === 'object' && addr ? addr.port : httpPort;

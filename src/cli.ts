@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { ComponentConfigError } from './components/component-loader';
-import { DEFAULT_GRACEFUL_SHUTDOWN_SECONDS, ShutdownCoordinator } from './observability/shutdown';
+import { DEFAULT_GRACEFUL_SHUTDOWN_SECONDS, ShutdownCoordinator } from './lifecycle/shutdown-coordinator';
 import { Sidecar } from './sidecar';
 import type { SidecarConfig } from './sidecar';
 

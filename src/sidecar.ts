@@ -23,11 +23,9 @@ import { Server as GrpcServer } from '@grpc/grpc-js';
 import { createLogger } from './observability/logger';
 import { StatecarMetrics } from './observability/metrics';
 import { grpcCallInterceptor, instrumentHttp } from './observability/call-accounting';
-import {
-  DEFAULT_GRACEFUL_SHUTDOWN_SECONDS,
-  InFlightTracker,
-  shutdownGracefully,
-} from './observability/shutdown';
+import { shutdownGracefully } from './lifecycle/graceful-shutdown';
+import { InFlightTracker } from './lifecycle/in-flight-tracker';
+import { DEFAULT_GRACEFUL_SHUTDOWN_SECONDS } from './lifecycle/shutdown-coordinator';
 
 /** Everything the sidecar needs; the CLI builds it from daprd's flags. */
 export interface SidecarConfig {

@@ -2,7 +2,7 @@
  * Every error the Dapr API answers with, declared once: error code, HTTP status, gRPC code, ErrorInfo reason,
  * message template and which rich details it carries. Both protocol layers render a {@link DaprError} from this
  * table (HTTP: `{errorCode, message, details?}`; gRPC: status + `grpc-status-details-bin`), so a row is the whole
- * truth about an error on both wires. Texts and codes follow Dapr (spec §2.9).
+ * truth about an error on both wires. Texts and codes follow daprd (docs/dapr-api.md#errors).
  */
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { StateError } from '../state/state-errors';

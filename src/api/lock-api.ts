@@ -2,7 +2,7 @@
  * The lock API's protocol-neutral part (Dapr's pkg/api/universal/lock.go): request checks in Dapr's order, then the
  * component call, with failures mapped to ERR_TRY_LOCK / ERR_UNLOCK.
  */
-import type { UnlockStatus } from '../concurrency/dapr-lock';
+import type { UnlockStatus } from '../concurrency/dapr/lock-store';
 import type { DaprApiContext } from './api-context';
 import { DaprError } from './dapr-errors';
 import { lockStoreOrThrow } from './store-lookup';

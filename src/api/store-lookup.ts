@@ -3,7 +3,7 @@
  * name → "not found".
  */
 import type { StateStoreEntry } from '../components/component-set';
-import type { DaprLockStore } from '../concurrency/dapr-lock';
+import type { DaprLockStore } from '../concurrency/dapr/lock-store';
 import type { ConfigurationStore } from '../state/configuration-store';
 import type { DaprApiContext } from './api-context';
 import { DaprError } from './dapr-errors';

@@ -3,7 +3,7 @@
  * opens one engine per backend (shared by every component on it) and one lease clock per engine.
  */
 import type { Engine, EngineHealth } from '../engine/contract';
-import { DaprLockStore } from '../concurrency/dapr-lock';
+import { DaprLockStore } from '../concurrency/dapr/lock-store';
 import { keyPrefixSchema, resolvePrefix } from '../state/key-prefix';
 import { ConfigurationStore } from '../state/configuration-store';
 import { KeySpace } from '../state/key-space';

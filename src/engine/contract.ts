@@ -2,7 +2,7 @@
  * The engine contract: an etcd v3 style revisioned key-value store.
  *
  * Every backend (embedded in-memory, embedded durable, Redis, ...) implements {@link Engine} with exactly etcd's
- * semantics (see `shared/spec/etcd.md` §2–4). The contract knows nothing of Dapr, gRPC or HTTP: keys and values are
+ * semantics (see docs/etcd-semantics.md). The contract knows nothing of Dapr, gRPC or HTTP: keys and values are
  * bytes, revisions are plain numbers (safe up to 2^53, far beyond any realistic revision) and lease IDs are
  * `bigint` because etcd lease IDs use the full int64 range.
  *

@@ -59,11 +59,6 @@ export class EngineError extends Error {
   }
 }
 
-/** Shorthand for throwing a coded error. */
-export function engineError(code: EngineErrorCode, message?: string): EngineError {
-  return new EngineError(code, message);
-}
-
 export function isEngineError(err: unknown): err is EngineError {
   return err instanceof EngineError;
 }

@@ -27,7 +27,7 @@ export interface KeyInterval {
   end: string | null | undefined;
 }
 
-/** Resolve etcd's (key, range_end) pair (etcd.md §2.3). */
+/** Resolve etcd's (key, range_end) pair (docs/etcd-semantics.md#key-ranges). */
 export function interval(key: string, rangeEnd: string | undefined): KeyInterval {
   if (rangeEnd === undefined || rangeEnd.length === 0) return { start: key, end: undefined };
   if (rangeEnd === NUL) return { start: key, end: null };
@@ -39,20 +39,6 @@ export function inInterval(iv: KeyInterval, k: string): boolean {
   if (iv.end === undefined) return k === iv.start;
   if (k < iv.start) return false;
   return iv.end === null || k < iv.end;
-}
-
-/** True when the interval can match nothing (a non-empty end at or below the start). */
-export function isEmptyInterval(iv: KeyInterval): boolean {
-  return typeof iv.end === 'string' && iv.end <= iv.start;
-}
-
-/** Whether two intervals share a key. */
-export function intervalsOverlap(a: KeyInterval, b: KeyInterval): boolean {
-  if (a.end === undefined) return inInterval(b, a.start);
-  if (b.end === undefined) return inInterval(a, b.start);
-  const aBelowB = a.end !== null && a.end <= b.start;
-  const bBelowA = b.end !== null && b.end <= a.start;
-  return !aBelowB && !bBelowA;
 }
 
 /**

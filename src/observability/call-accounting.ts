@@ -10,8 +10,9 @@
 import * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CounterChild, HistogramChild } from './fast-metrics';
-import { grpcApiOf, httpApiOf, type StatecarMetrics } from './metrics';
-import { isLongLivedRoute, type InFlightTracker } from './shutdown';
+import type { InFlightTracker } from '../lifecycle/in-flight-tracker';
+import type { StatecarMetrics } from './metrics';
+import { grpcApiOf, httpApiOf, isLongLivedRoute } from './route-classifier';
 
 /** What the bookkeeping records into. */
 export interface CallAccounting {

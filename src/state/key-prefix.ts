@@ -43,20 +43,13 @@ export function resolvePrefix(strategy: string, ctx: PrefixContext): string {
   }
 }
 
-/** Maps API keys to stored keys and back for one state store. */
+/** Maps API keys to stored keys for one state store. */
 export class StateKeyCodec {
   constructor(private readonly prefix: string) {}
 
   /** The stored key for an API key. */
   encode(key: string): Buffer {
     return Buffer.from(this.prefix ? `${this.prefix}${KEY_SEPARATOR}${key}` : key, 'utf8');
-  }
-
-  /** The API key for a stored key (Dapr takes the part after the first separator). */
-  decode(stored: Buffer): string {
-    const s = stored.toString('utf8');
-    const at = s.indexOf(KEY_SEPARATOR);
-    return at < 0 ? s : s.slice(at + KEY_SEPARATOR.length);
   }
 }
 

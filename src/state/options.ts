@@ -1,7 +1,7 @@
 /**
  * Dapr state request options and etags, turned into engine txn compares.
  *
- * Etag = the key's mod revision (decimal). Strict optimistic concurrency (spec "Decisions"): an etag must match the
+ * Etag = the key's mod revision (decimal). Strict optimistic concurrency (docs/dapr-api.md#etags-and-concurrency): an etag must match the
  * key's current mod revision and the key must exist; first-write without an etag requires the key to be absent;
  * otherwise the write is unconditional.
  */

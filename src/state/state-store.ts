@@ -1,5 +1,6 @@
 /**
- * One Dapr state store on an engine: Dapr's state semantics (spec §3) expressed as engine ranges, txns and leases.
+ * One Dapr state store on an engine: Dapr's state semantics (docs/dapr-api.md) expressed as engine ranges, txns and
+ * leases.
  *
  * - etag = the key's mod revision; conditions are txn compares, so check and write are one atomic step.
  * - TTL = a lease per written key (see {@link LeaseClock}); a later write without TTL detaches the key.

@@ -1,5 +1,5 @@
 /**
- * Compact (etcd.md §2.8, §9.3): boundaries, what survives, physical compaction.
+ * Compact (docs/etcd-semantics.md#compact): boundaries, what survives, physical compaction.
  */
 import type { Engine, RangeResponse } from '../../src/engine';
 import { conformanceBackends } from './backends';
@@ -37,7 +37,7 @@ async function snapshots(engine: Engine, from: number, to: number): Promise<Map<
 describe.each(conformanceBackends)('$name: compaction', (backend) => {
   const { open } = useBackend(backend);
 
-  test('compact at the current revision is allowed; header = current; no revision bump (§2.8)', async () => {
+  test('compact at the current revision is allowed; header = current; no revision bump', async () => {
     const engine = await open();
     const current = await history(engine);
     const res = await engine.compact({ revision: current });
@@ -54,7 +54,7 @@ describe.each(conformanceBackends)('$name: compaction', (backend) => {
     expect((await engine.range({ ...ALL, revision: 1 })).count).toBe(0);
   });
 
-  test('compact above current → future revision; at or below the compact revision → compacted (§2.8)', async () => {
+  test('compact above current → future revision; at or below the compact revision → compacted', async () => {
     const engine = await open();
     const current = await history(engine);
     await expectEngineError(() => engine.compact({ revision: current + 1 }), 'FUTURE_REV');
@@ -71,7 +71,7 @@ describe.each(conformanceBackends)('$name: compaction', (backend) => {
     expect(await currentRevision(engine)).toBe(current);
   });
 
-  test('reads at >= R stay exact after compaction at R; reads below R are compacted (§2.8)', async () => {
+  test('reads at >= R stay exact after compaction at R; reads below R are compacted', async () => {
     const engine = await open();
     const current = await history(engine);
     const before = await snapshots(engine, 1, current);
@@ -90,7 +90,7 @@ describe.each(conformanceBackends)('$name: compaction', (backend) => {
     }
   });
 
-  test('versions and create revisions survive compaction of the puts that made them (§2.8, §2.10)', async () => {
+  test('versions and create revisions survive compaction of the puts that made them', async () => {
     const engine = await open();
     await history(engine);
     await engine.compact({ revision: 13 });
@@ -114,7 +114,7 @@ describe.each(conformanceBackends)('$name: compaction', (backend) => {
     ]);
   });
 
-  test('prev_kv of a key whose previous version is before the compact revision is kept (§2.8)', async () => {
+  test('prev_kv of a key whose previous version is before the compact revision is kept', async () => {
     const engine = await open();
     await history(engine);
     await engine.compact({ revision: 12 });
@@ -145,7 +145,7 @@ describe.each(conformanceBackends)('$name: compaction', (backend) => {
     rec.cancel();
   });
 
-  test('a tombstone at the compact revision is dropped: replay from R shows its puts, not that delete (§2.8)', async () => {
+  test('a tombstone at the compact revision is dropped: replay from R shows its puts, not that delete', async () => {
     const engine = await open();
     await engine.put({ key: b('gone'), value: b('1') }); // 2
     await engine.put({ key: b('kept'), value: b('1') }); // 3

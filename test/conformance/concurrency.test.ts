@@ -1,7 +1,8 @@
 /**
- * Requests in flight at the same time (etcd.md §2.1, §2.10): writes are serialised into one revision each, a
- * write request is atomic for every reader, a resolved write is visible to the next read, and every response is
- * a consistent snapshot. Backends with asynchronous commit paths (disk, network) are where these break.
+ * Requests in flight at the same time (docs/etcd-semantics.md#revisions, #ordering-and-atomicity): writes are
+ * serialised into one revision each, a write request is atomic for every reader, a resolved write is visible to the
+ * next read, and every response is a consistent snapshot. Backends with asynchronous commit paths (disk, network)
+ * are where these break.
  */
 import { EngineError, type PutResponse } from '../../src/engine';
 import { conformanceBackends } from './backends';
@@ -27,7 +28,7 @@ describe.each(conformanceBackends)('$name: concurrency', (backend) => {
     }
   });
 
-  test('overlapping writes of every kind each report their own revision (§2.1, §2.11)', async () => {
+  test('overlapping writes of every kind each report their own revision', async () => {
     const engine = await open();
     const { id } = await engine.leaseGrant({ ttl: 60 });
     await engine.put({ key: b('leased'), value: b('v'), lease: id }); // 2

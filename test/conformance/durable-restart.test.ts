@@ -1,7 +1,8 @@
 /**
- * Restart of a durable backend (etcd.md §2.10, §4 "Leases persist across restart"): closing and reopening the same
- * storage gives back the identical history — every revision readable from the compaction point on, the same
- * current and compact revisions, the same leases — and the store continues from there.
+ * Restart of a durable backend (docs/etcd-semantics.md#ordering-and-atomicity, #leases "Leases persist across
+ * restart"): closing and reopening the same storage gives back the identical history — every revision readable from
+ * the compaction point on, the same current and compact revisions, the same leases — and the store continues from
+ * there.
  *
  * Runs against every selected backend that has `reopen` (today: `durable`).
  */

@@ -33,23 +33,14 @@ export function str(buf: Buffer | Uint8Array | undefined): string {
   return buf === undefined ? '<undefined>' : Buffer.from(buf).toString('latin1');
 }
 
-/** `\0`: as a range end "every key >= key"; as key and end together "every key" (etcd.md §2.3). */
+/** `\0`: as a range end "every key >= key"; as key and end together "every key" (docs/etcd-semantics.md#key-ranges). */
 export const NUL = b('\0');
 
 /** A range over every key. */
 export const ALL: Pick<RangeRequest, 'key' | 'rangeEnd'> = { key: NUL, rangeEnd: NUL };
 
-/** clientv3 `getPrefix` (etcd.md §2.3): last byte < 0xff incremented, trailing 0xff dropped; none → `\0`. */
-export function prefixEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i] < 0xff) {
-      end[i]++;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return bytes(0);
-}
+/** The engine's own prefix end (clientv3 `getPrefix`); the rule itself is tested in range.test.ts. */
+export { prefixEnd } from '../../src/engine/key-range';
 
 /** An expected KeyValue. */
 export function kv(

@@ -1,5 +1,5 @@
 /**
- * Leases (etcd.md §4, §9.8): grant, revoke, keepalive, time-to-live, listing and expiry.
+ * Leases (docs/etcd-semantics.md#leases): grant, revoke, keepalive, time-to-live, listing and expiry.
  */
 import type { Engine } from '../../src/engine';
 import { conformanceBackends } from './backends';
@@ -37,7 +37,7 @@ function expectTruncatedTtl(
 describe.each(conformanceBackends)('$name: lease', (backend) => {
   const { open } = useBackend(backend, { leaseCheckIntervalMs: 50 });
 
-  test('grant: a positive int63 ID, the granted TTL, header = current, no bump (§4)', async () => {
+  test('grant: a positive int63 ID, the granted TTL, header = current, no bump', async () => {
     const engine = await open();
     await engine.put({ key: b('a'), value: b('1') });
     const g = await engine.leaseGrant({ ttl: 30 });
@@ -51,7 +51,7 @@ describe.each(conformanceBackends)('$name: lease', (backend) => {
     expect(await currentRevision(engine)).toBe(2);
   });
 
-  test('grant: TTLs below the minimum are raised to it (1 → 2, 0 → 2) (§4)', async () => {
+  test('grant: TTLs below the minimum are raised to it (1 → 2, 0 → 2)', async () => {
     const engine = await open();
     expect((await engine.leaseGrant({ ttl: 1 })).ttl).toBe(2);
     expect((await engine.leaseGrant({ ttl: 0 })).ttl).toBe(2);
@@ -69,7 +69,7 @@ describe.each(conformanceBackends)('$name: lease', (backend) => {
     expect((await engine.leaseGrant({ ttl: 7 })).ttl).toBe(7);
   });
 
-  test('grant: an explicit ID is used; an existing ID → FailedPrecondition "lease already exists" (§4)', async () => {
+  test('grant: an explicit ID is used; an existing ID → FailedPrecondition "lease already exists"', async () => {
     const engine = await open();
     const g = await engine.leaseGrant({ ttl: 30, id: 7777n });
     expect(g.id).toBe(7777n);
@@ -85,7 +85,7 @@ describe.each(conformanceBackends)('$name: lease', (backend) => {
     expect((await engine.leaseLeases()).leases).toContain(MAX_INT63);
   });
 
-  test('grant: TTL above 9,000,000,000 → OutOfRange "too large lease TTL"; exactly 9e9 is fine (§4)', async () => {
+  test('grant: TTL above 9,000,000,000 → OutOfRange "too large lease TTL"; exactly 9e9 is fine', async () => {
     const engine = await open();
     await expectEngineError(() => engine.leaseGrant({ ttl: 9_000_000_001 }), 'LEASE_TTL_TOO_LARGE');
     expect((await engine.leaseLeases()).leases).toEqual([]);
@@ -100,7 +100,7 @@ describe.each(conformanceBackends)('$name: lease', (backend) => {
     expect(ttl.ttl).toBeGreaterThan(8_999_999_000);
   });
 
-  test('revoke deletes every attached key in ONE revision and removes the lease (§4)', async () => {
+  test('revoke deletes every attached key in ONE revision and removes the lease', async () => {
     const engine = await open();
     const { id } = await engine.leaseGrant({ ttl: 30 });
     await engine.put({ key: b('k3'), value: b('3'), lease: id }); // 2
@@ -121,14 +121,14 @@ describe.each(conformanceBackends)('$name: lease', (backend) => {
     expect(await currentRevision(engine)).toBe(6);
   });
 
-  test('revoke of an unknown lease → NotFound "requested lease not found" (§4)', async () => {
+  test('revoke of an unknown lease → NotFound "requested lease not found"', async () => {
     const engine = await open();
     await expectEngineError(() => engine.leaseRevoke(424242n), 'LEASE_NOT_FOUND');
     await expectEngineError(() => engine.leaseRevoke(MAX_INT63), 'LEASE_NOT_FOUND');
     expect(await currentRevision(engine)).toBe(1);
   });
 
-  test('keepalive returns the granted TTL and resets expiry; unknown → TTL 0, not an error (§4)', async () => {
+  test('keepalive returns the granted TTL and resets expiry; unknown → TTL 0, not an error', async () => {
     const engine = await open();
     const grant = await timed(() => engine.leaseGrant({ ttl: 20 }));
     const id = grant.value.id;
@@ -157,7 +157,7 @@ describe.each(conformanceBackends)('$name: lease', (backend) => {
     expect(await currentRevision(engine)).toBe(2);
   });
 
-  test('keepalive of an expired lease not yet revoked revokes it and returns TTL 0 (§4)', async () => {
+  test('keepalive of an expired lease not yet revoked revokes it and returns TTL 0', async () => {
     // A slow expiry check, so the lease is past its TTL but still in the table when the keepalive arrives.
     const engine = await open({ leaseCheckIntervalMs: 60_000 });
     const { id } = await engine.leaseGrant({ ttl: 2 });
@@ -171,7 +171,7 @@ describe.each(conformanceBackends)('$name: lease', (backend) => {
     expect((await engine.leaseTimeToLive(id)).ttl).toBe(-1);
   });
 
-  test('timeToLive: truncated seconds, granted TTL, keys only when asked; unknown → TTL -1 (§4)', async () => {
+  test('timeToLive: truncated seconds, granted TTL, keys only when asked; unknown → TTL -1', async () => {
     const engine = await open();
     const grant = await timed(() => engine.leaseGrant({ ttl: 10 }));
     const id = grant.value.id;
@@ -197,7 +197,7 @@ describe.each(conformanceBackends)('$name: lease', (backend) => {
     expect(unknown).toEqual({ header: { revision: 3 }, id: 31337n, ttl: -1, grantedTtl: 0, keys: [] });
   });
 
-  test('leases lists granted leases sorted by soonest expiry (§4)', async () => {
+  test('leases lists granted leases sorted by soonest expiry', async () => {
     const engine = await open();
     expect((await engine.leaseLeases()).leases).toEqual([]);
     const a = (await engine.leaseGrant({ ttl: 300 })).id;
@@ -210,7 +210,7 @@ describe.each(conformanceBackends)('$name: lease', (backend) => {
     expect((await engine.leaseLeases()).leases).toEqual([bId, a]);
   });
 
-  test('the key set of a lease follows puts and deletes (§4 Attaching)', async () => {
+  test('the key set of a lease follows puts and deletes (attaching)', async () => {
     const engine = await open();
     const id = (await engine.leaseGrant({ ttl: 30 })).id;
     await engine.put({ key: b('x'), value: b('1'), lease: id });
@@ -228,7 +228,7 @@ describe.each(conformanceBackends)('$name: lease', (backend) => {
     expect((await engine.range({ ...ALL })).kvs.map((k) => str(k.key))).toEqual(['z']);
   });
 
-  test('expiry: keys are deleted in one revision after the TTL, the lease is gone; keepalive postpones it (§4)', async () => {
+  test('expiry: keys are deleted in one revision after the TTL, the lease is gone; keepalive postpones it', async () => {
     const engine = await open();
     const t0 = Date.now();
     const expiring = (await engine.leaseGrant({ ttl: 2 })).id;

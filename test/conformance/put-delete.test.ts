@@ -1,5 +1,5 @@
 /**
- * Put and DeleteRange (etcd.md §2.5, §2.6).
+ * Put and DeleteRange (docs/etcd-semantics.md#put, #deleterange).
  */
 import { conformanceBackends } from './backends';
 import {
@@ -19,7 +19,7 @@ import {
 describe.each(conformanceBackends)('$name: put and delete', (backend) => {
   const { open } = useBackend(backend);
 
-  test('put returns the new revision; prev_kv only when asked and only when the key existed (§2.5)', async () => {
+  test('put returns the new revision; prev_kv only when asked and only when the key existed', async () => {
     const engine = await open();
     const first = await engine.put({ key: b('k'), value: b('v1'), prevKv: true });
     expect(first.header.revision).toBe(2);
@@ -84,7 +84,7 @@ describe.each(conformanceBackends)('$name: put and delete', (backend) => {
     expect(res.kvs[0].value.equals(big)).toBe(true);
   });
 
-  test('long keys work: etcd limits only the request size (§2.9)', async () => {
+  test('long keys work: etcd limits only the request size', async () => {
     const engine = await open();
     const k4 = Buffer.alloc(4096, 0x61);
     const k64 = Buffer.concat([Buffer.alloc(65536, 0x62), bytes(0x00, 0xff)]);
@@ -115,7 +115,7 @@ describe.each(conformanceBackends)('$name: put and delete', (backend) => {
     expect((await engine.range({ ...ALL })).count).toBe(1);
   });
 
-  test('ignore_value keeps the value and still writes a new revision (§2.5)', async () => {
+  test('ignore_value keeps the value and still writes a new revision', async () => {
     const engine = await open();
     const { id } = await engine.leaseGrant({ ttl: 30 });
     await engine.put({ key: b('k'), value: b('keep') }); // 2
@@ -128,7 +128,7 @@ describe.each(conformanceBackends)('$name: put and delete', (backend) => {
     expect((await engine.range({ key: b('k') })).kvs).toEqual([kv('k', 'keep', 2, 4, 3)]);
   });
 
-  test('ignore_lease keeps the lease and updates the value (§2.5)', async () => {
+  test('ignore_lease keeps the lease and updates the value', async () => {
     const engine = await open();
     const { id } = await engine.leaseGrant({ ttl: 30 });
     await engine.put({ key: b('k'), value: b('v1'), lease: id }); // 2
@@ -159,7 +159,7 @@ describe.each(conformanceBackends)('$name: put and delete', (backend) => {
     expect((await engine.range({ key: b('k') })).kvs).toEqual([kv('k', 'v1', 2, 2, 1)]);
   });
 
-  test('ignore_value / ignore_lease on a missing key → "key not found", nothing written (§2.5)', async () => {
+  test('ignore_value / ignore_lease on a missing key → "key not found", nothing written', async () => {
     const engine = await open();
     await engine.put({ key: b('other'), value: b('1') });
     await expectEngineError(() => engine.put({ key: b('k'), ignoreValue: true }), 'KEY_NOT_FOUND');
@@ -175,7 +175,7 @@ describe.each(conformanceBackends)('$name: put and delete', (backend) => {
     expect((await engine.range({ key: b('k') })).count).toBe(0);
   });
 
-  test('put with an unknown lease → NotFound "requested lease not found", nothing written (§2.5)', async () => {
+  test('put with an unknown lease → NotFound "requested lease not found", nothing written', async () => {
     const engine = await open();
     await expectEngineError(
       () => engine.put({ key: b('k'), value: b('v'), lease: 12345n }),
@@ -204,7 +204,7 @@ describe.each(conformanceBackends)('$name: put and delete', (backend) => {
     );
   });
 
-  test('delete returns deleted and full prev_kvs in key order, in one revision (§2.6)', async () => {
+  test('delete returns deleted and full prev_kvs in key order, in one revision', async () => {
     const engine = await open();
     const { id } = await engine.leaseGrant({ ttl: 30 });
     await engine.put({ key: b('p/c'), value: b('3') }); // 2
@@ -252,7 +252,7 @@ describe.each(conformanceBackends)('$name: put and delete', (backend) => {
     expect((await engine.range({ ...ALL })).count).toBe(0);
   });
 
-  test('delete with range_end <= key deletes nothing (§2.3)', async () => {
+  test('delete with range_end <= key deletes nothing', async () => {
     const engine = await open();
     for (const k of ['a', 'm', 'z']) await engine.put({ key: b(k), value: b(k) });
     const res = await engine.deleteRange({ key: b('z'), rangeEnd: b('a'), prevKv: true });

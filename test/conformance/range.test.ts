@@ -1,6 +1,6 @@
 /**
- * Range (etcd.md §2.3, §2.4, §9.2): key intervals, limit/more/count, sorting, keys_only/count_only, min/max
- * filters, historical reads and their errors.
+ * Range (docs/etcd-semantics.md#key-ranges, #range): key intervals, limit/more/count, sorting,
+ * keys_only/count_only, min/max filters, historical reads and their errors.
  */
 import type { Engine, RangeRequest, RangeResponse, SortOrder, SortTarget } from '../../src/engine';
 import { conformanceBackends } from './backends';
@@ -110,7 +110,7 @@ describe.each(conformanceBackends)('$name: range', (backend) => {
     expect(all.more).toBe(false);
   });
 
-  test('prefix ranges use the incremented last byte as end (§2.3)', async () => {
+  test('prefix ranges use the incremented last byte as end', async () => {
     expect(prefixEnd(b('foo'))).toEqual(b('fop'));
     expect(keys(await engine.range({ key: b('foo'), rangeEnd: prefixEnd(b('foo')) }))).toEqual([
       'foo',
@@ -123,7 +123,7 @@ describe.each(conformanceBackends)('$name: range', (backend) => {
     ]);
   });
 
-  test('prefix ends drop trailing 0xff bytes; an all-0xff prefix ranges to "\\0" (§2.3)', async () => {
+  test('prefix ends drop trailing 0xff bytes; an all-0xff prefix ranges to "\\0"', async () => {
     await engine.put({ key: bytes(0x61, 0xff), value: b('1') });
     await engine.put({ key: bytes(0x61, 0xff, 0x01), value: b('2') });
     await engine.put({ key: bytes(0x61, 0xff, 0xff), value: b('3') });
@@ -171,7 +171,7 @@ describe.each(conformanceBackends)('$name: range', (backend) => {
     expect(mid.kvs.map((k) => [...k.key])).toEqual([[0x7f], [0x80], [0xc3, 0x28]]);
   });
 
-  test('range_end <= key (non-empty) matches nothing without error (§2.3)', async () => {
+  test('range_end <= key (non-empty) matches nothing without error', async () => {
     const backwards = await engine.range({ key: b('z'), rangeEnd: b('a') });
     expect(backwards).toEqual({ header: { revision: CURRENT }, kvs: [], more: false, count: 0 });
     const equal = await engine.range({ key: b('c'), rangeEnd: b('c') });
@@ -179,7 +179,7 @@ describe.each(conformanceBackends)('$name: range', (backend) => {
     expect(equal.count).toBe(0);
   });
 
-  test('limit truncates, sets more only when something was cut, and count ignores it (§2.4)', async () => {
+  test('limit truncates, sets more only when something was cut, and count ignores it', async () => {
     const l3 = await engine.range({ ...ALL, limit: 3 });
     expect(l3.kvs).toEqual(FINAL.slice(0, 3));
     expect(l3.more).toBe(true);
@@ -211,7 +211,7 @@ describe.each(conformanceBackends)('$name: range', (backend) => {
     ['KEY', 'DESCEND', [...KEYS].reverse()],
     ['CREATE', 'ASCEND', KEYS],
     ['CREATE', 'DESCEND', [...KEYS].reverse()],
-    // NONE with a non-KEY target implies ASCEND (§2.4).
+    // NONE with a non-KEY target implies ASCEND (docs/etcd-semantics.md#range).
     ['CREATE', 'NONE', KEYS],
     ['MOD', 'ASCEND', ['a', 'foo', 'foo/1', 'foo/2', 'fop', 'b', 'z', 'c']],
     ['MOD', 'NONE', ['a', 'foo', 'foo/1', 'foo/2', 'fop', 'b', 'z', 'c']],
@@ -242,7 +242,7 @@ describe.each(conformanceBackends)('$name: range', (backend) => {
     expect(keys(desc).slice(0, 2)).toEqual(['c', 'b']);
   });
 
-  test('sorting happens before limit (§2.4)', async () => {
+  test('sorting happens before limit', async () => {
     const res = await engine.range({ ...ALL, sortTarget: 'MOD', sortOrder: 'DESCEND', limit: 2 });
     expect(res.kvs.map(kvLine)).toEqual([kv('c', 'vc3', 4, 12, 3), kv('z', 'a', 10, 10, 1)].map(kvLine));
     expect(res.more).toBe(true);
@@ -279,7 +279,7 @@ describe.each(conformanceBackends)('$name: range', (backend) => {
     expect(filtered.count).toBe(8);
   });
 
-  test('min/max mod/create revision filters are inclusive and count ignores them (§2.4)', async () => {
+  test('min/max mod/create revision filters are inclusive and count ignores them', async () => {
     const minMod = await engine.range({ ...ALL, minModRevision: 9 });
     expect(keys(minMod)).toEqual(['b', 'c', 'z']);
     expect(minMod.count).toBe(8);
@@ -308,14 +308,14 @@ describe.each(conformanceBackends)('$name: range', (backend) => {
     expect(none.more).toBe(false);
   });
 
-  test('a filter <= 0 is unset, as in etcd: negative bounds filter nothing (§2.4)', async () => {
+  test('a filter <= 0 is unset, as in etcd: negative bounds filter nothing', async () => {
     const all = keys(await engine.range({ ...ALL }));
     for (const f of ['minModRevision', 'maxModRevision', 'minCreateRevision', 'maxCreateRevision'] as const) {
       expect(keys(await engine.range({ ...ALL, [f]: -1 }))).toEqual(all);
     }
   });
 
-  test('filters apply before limit, then sort, then limit (§2.4)', async () => {
+  test('filters apply before limit, then sort, then limit', async () => {
     const l1 = await engine.range({ ...ALL, minModRevision: 9, limit: 1 });
     expect(keys(l1)).toEqual(['b']);
     expect(l1.more).toBe(true);
@@ -340,7 +340,7 @@ describe.each(conformanceBackends)('$name: range', (backend) => {
     expect(combo.count).toBe(8);
   });
 
-  test('historical reads return the state at that revision; header = current revision (§2.4)', async () => {
+  test('historical reads return the state at that revision; header = current revision', async () => {
     const at4 = await engine.range({ ...ALL, revision: 4 });
     expect(at4.kvs).toEqual([kv('a', 'va', 2, 2, 1), kv('b', 'vb', 3, 3, 1), kv('c', 'vc', 4, 4, 1)]);
     expect(at4.count).toBe(3);
@@ -391,12 +391,12 @@ describe.each(conformanceBackends)('$name: range', (backend) => {
     expect(at14.kvs).toEqual([kv('foo', 'new', 14, 14, 1)]);
   });
 
-  test('a future revision is rejected with OutOfRange (§2.4)', async () => {
+  test('a future revision is rejected with OutOfRange', async () => {
     await expectEngineError(() => engine.range({ key: b('a'), revision: CURRENT + 1 }), 'FUTURE_REV');
     await expectEngineError(() => engine.range({ ...ALL, revision: 1000, countOnly: true }), 'FUTURE_REV');
   });
 
-  test('revision < compact revision is compacted; == compact revision is readable (§2.4)', async () => {
+  test('revision < compact revision is compacted; == compact revision is readable', async () => {
     await engine.compact({ revision: 9 });
     await expectEngineError(() => engine.range({ key: b('b'), revision: 8 }), 'COMPACTED');
     await expectEngineError(() => engine.range({ ...ALL, revision: 1 }), 'COMPACTED');

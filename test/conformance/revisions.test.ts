@@ -1,5 +1,5 @@
 /**
- * Revision model and per-key metadata (etcd.md §2.1, §2.2, §2.11, §9.1).
+ * Revision model and per-key metadata (docs/etcd-semantics.md#revisions, #key-metadata, #response-headers-and-status).
  */
 import { conformanceBackends } from './backends';
 import { ALL, b, currentRevision, kv, useBackend } from './helpers';
@@ -7,7 +7,7 @@ import { ALL, b, currentRevision, kv, useBackend } from './helpers';
 describe.each(conformanceBackends)('$name: revisions', (backend) => {
   const { open } = useBackend(backend, { leaseCheckIntervalMs: 50 });
 
-  test('a fresh store is at revision 1 and the first write produces revision 2 (§2.1)', async () => {
+  test('a fresh store is at revision 1 and the first write produces revision 2', async () => {
     const engine = await open();
     expect(await currentRevision(engine)).toBe(1);
     const empty = await engine.range({ ...ALL });
@@ -61,7 +61,7 @@ describe.each(conformanceBackends)('$name: revisions', (backend) => {
     expect(await currentRevision(engine)).toBe(2);
   });
 
-  test('a DeleteRange that matches nothing does not bump; header = current (§2.1, §2.6)', async () => {
+  test('a DeleteRange that matches nothing does not bump; header = current', async () => {
     const engine = await open();
     await engine.put({ key: b('a'), value: b('1') });
     const del = await engine.deleteRange({ key: b('nothing') });
@@ -79,7 +79,7 @@ describe.each(conformanceBackends)('$name: revisions', (backend) => {
     expect(await currentRevision(engine)).toBe(3);
   });
 
-  test('a read-only txn does not bump; header = current (§2.7)', async () => {
+  test('a read-only txn does not bump; header = current', async () => {
     const engine = await open();
     await engine.put({ key: b('a'), value: b('1') });
     const ro = await engine.txn({
@@ -134,7 +134,7 @@ describe.each(conformanceBackends)('$name: revisions', (backend) => {
     expect(await currentRevision(engine)).toBe(2);
   });
 
-  test('a txn that writes bumps once; its header is pre-txn revision + 1 (§2.1)', async () => {
+  test('a txn that writes bumps once; its header is pre-txn revision + 1', async () => {
     const engine = await open();
     await engine.put({ key: b('a'), value: b('1') });
     const res = await engine.txn({
@@ -146,7 +146,7 @@ describe.each(conformanceBackends)('$name: revisions', (backend) => {
     expect(await currentRevision(engine)).toBe(3);
   });
 
-  test('lease grant, keepalive, revoke of a key-less lease and compact do not bump (§2.1, §4)', async () => {
+  test('lease grant, keepalive, revoke of a key-less lease and compact do not bump', async () => {
     const engine = await open();
     await engine.put({ key: b('a'), value: b('1') });
     const grant = await engine.leaseGrant({ ttl: 30 });
@@ -166,7 +166,7 @@ describe.each(conformanceBackends)('$name: revisions', (backend) => {
     expect((await engine.put({ key: b('b'), value: b('1') })).header.revision).toBe(3);
   });
 
-  test('revoking a lease with keys is one revision (§2.1, §4)', async () => {
+  test('revoking a lease with keys is one revision', async () => {
     const engine = await open();
     const { id } = await engine.leaseGrant({ ttl: 30 });
     await engine.put({ key: b('k1'), value: b('1'), lease: id });
@@ -180,7 +180,7 @@ describe.each(conformanceBackends)('$name: revisions', (backend) => {
     expect((await engine.range({ ...ALL, revision: 3 })).count).toBe(2);
   });
 
-  test('create_revision is kept on overwrite; version counts puts; mod_revision moves (§2.2)', async () => {
+  test('create_revision is kept on overwrite; version counts puts; mod_revision moves', async () => {
     const engine = await open();
     await engine.put({ key: b('other'), value: b('x') }); // 2
     await engine.put({ key: b('k'), value: b('v1') }); // 3
@@ -191,7 +191,7 @@ describe.each(conformanceBackends)('$name: revisions', (backend) => {
     expect((await engine.range({ key: b('other') })).kvs).toEqual([kv('other', 'y', 2, 4, 2)]);
   });
 
-  test('a delete ends the generation: the next put restarts at version 1 with a new create_revision (§2.2)', async () => {
+  test('a delete ends the generation: the next put restarts at version 1 with a new create_revision', async () => {
     const engine = await open();
     await engine.put({ key: b('k'), value: b('v1') }); // 2
     await engine.put({ key: b('k'), value: b('v2') }); // 3
@@ -206,7 +206,7 @@ describe.each(conformanceBackends)('$name: revisions', (backend) => {
     expect((await engine.range({ key: b('k'), revision: 4 })).kvs).toEqual([]);
   });
 
-  test('lease attach and detach follow Put and Delete (§2.2, §4)', async () => {
+  test('lease attach and detach follow Put and Delete', async () => {
     const engine = await open();
     const l1 = (await engine.leaseGrant({ ttl: 30 })).id;
     const l2 = (await engine.leaseGrant({ ttl: 30 })).id;

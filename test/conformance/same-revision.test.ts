@@ -1,8 +1,9 @@
 /**
- * One key changed twice in one revision. etcd's duplicate-key check builds the literal interval `[key, "\0")` for
- * a from-key delete, which is empty, so a txn may put a key and also delete it through a from-key delete
- * (etcd.md §2.7; real etcd 3.4 accepts it). Everything keyed by (revision, key) must cope: history, watch
- * `prev_kv` (the key at mod_revision - 1, etcd.md §3.4), compaction and a durable restart.
+ * One key changed twice in one revision. etcd's duplicate-key check builds the literal interval `[key, "\0")` for a
+ * from-key delete, which is empty, so a txn may put a key and also delete it through a from-key delete
+ * (docs/etcd-semantics.md#txn; real etcd 3.4 accepts it). Everything keyed by (revision, key) must cope: history,
+ * watch `prev_kv` (the key at mod_revision - 1, docs/etcd-semantics.md#what-events-look-like), compaction and a
+ * durable restart.
  */
 import { conformanceBackends } from './backends';
 import { ALL, NUL, b, currentRevision, kv, str, useBackend, WatchRecorder } from './helpers';

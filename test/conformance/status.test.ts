@@ -1,5 +1,6 @@
 /**
- * Status, health and the engine lifecycle (etcd.md §2.11; contract `Engine.status`, `health`, `close`).
+ * Status, health and the engine lifecycle (docs/etcd-semantics.md#response-headers-and-status; contract
+ * `Engine.status`, `health`, `close`).
  */
 import { conformanceBackends } from './backends';
 import { ALL, b, expectEngineError, sleep, useBackend, WatchRecorder } from './helpers';

@@ -1,5 +1,5 @@
 /**
- * Txn (etcd.md §2.7, §9.4): compares, branches, nesting, inner headers, validation and pre-apply checks.
+ * Txn (docs/etcd-semantics.md#txn): compares, branches, nesting, inner headers, validation and pre-apply checks.
  */
 import type { Compare, CompareResult, CompareTarget, Engine, RequestOp } from '../../src/engine';
 import { conformanceBackends } from './backends';
@@ -266,7 +266,7 @@ describe.each(conformanceBackends)('$name: txn', (backend) => {
     expect(second.responses.map((r) => (r.range ?? r.deleteRange)?.header.revision)).toEqual([3, 4, 4]);
   });
 
-  test('nested txn: compares are evaluated against the PRE-txn state (§2.7 obs)', async () => {
+  test('nested txn: compares are evaluated against the PRE-txn state', async () => {
     const engine = await open();
     const res = await engine.txn({
       success: [
@@ -322,7 +322,7 @@ describe.each(conformanceBackends)('$name: txn', (backend) => {
     expect(await currentRevision(engine)).toBe(3);
   });
 
-  describe('duplicate keys (§2.7)', () => {
+  describe('duplicate keys', () => {
     const DUP = 'DUPLICATE_KEY';
 
     test('two puts of the same key in one list are rejected, nothing written', async () => {
@@ -417,7 +417,7 @@ describe.each(conformanceBackends)('$name: txn', (backend) => {
     });
   });
 
-  describe('validation (§2.7)', () => {
+  describe('validation', () => {
     const many = (n: number, f: (i: number) => RequestOp): RequestOp[] =>
       Array.from({ length: n }, (_, i) => f(i));
 
@@ -505,7 +505,7 @@ describe.each(conformanceBackends)('$name: txn', (backend) => {
     });
   });
 
-  describe('pre-apply checks on the chosen path (§2.7)', () => {
+  describe('pre-apply checks on the chosen path', () => {
     test('a range at a future revision fails the whole txn; nothing written', async () => {
       const engine = await open();
       await engine.put({ key: b('a'), value: b('1') }); // 2

@@ -1,7 +1,7 @@
 /**
- * Bad input (etcd.md §2.3, §2.5, §2.7, §6; contract: "All methods validate their arguments and reject with an
- * EngineError"). Every bad request must be rejected with a typed EngineError — never a TypeError or a crash deep
- * inside the engine — and must write nothing.
+ * Bad input (docs/etcd-semantics.md#key-ranges, #put, #txn, #errors; contract: "All methods validate their
+ * arguments and reject with an EngineError"). Every bad request must be rejected with a typed EngineError — never a
+ * TypeError or a crash deep inside the engine — and must write nothing.
  *
  * The `as any` casts are the point: callers in JavaScript (or a buggy API layer) can pass anything.
  */

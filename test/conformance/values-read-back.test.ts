@@ -1,6 +1,6 @@
 /**
- * Values read back (etcd.md §2.2): every read returns the exact bytes of the version it names, however reads,
- * overwrites, compaction and restarts interleave, whatever the value's size or bytes.
+ * Values read back (docs/etcd-semantics.md#key-metadata): every read returns the exact bytes of the version it
+ * names, however reads, overwrites, compaction and restarts interleave, whatever the value's size or bytes.
  *
  * The durable backend keeps values on disk and a bounded cache of recently read ones in memory
  * (`valueCacheBytes`). These tests give it a tiny cache, so every path is taken: a hit, a load from disk, an

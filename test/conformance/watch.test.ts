@@ -1,5 +1,5 @@
 /**
- * Watch (etcd.md §3.2–3.6, §9.5, §9.6): start revisions, history replay, live delivery, event shapes, filters,
+ * Watch (docs/etcd-semantics.md#watch): start revisions, history replay, live delivery, event shapes, filters,
  * range watches, lease deletions, progress, cancel, backpressure and fragments.
  */
 import { EngineError, type WatchEvent, type WatchMessage } from '../../src/engine';
@@ -110,7 +110,7 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
     await rec.waitForEvents(5);
   });
 
-  test('revision N is delivered to synced watchers before revision N+1 can be read (§2.10)', async () => {
+  test('revision N is delivered to synced watchers before revision N+1 can be read', async () => {
     const engine = await open();
     const rec = WatchRecorder.start(engine, { key: b('w') });
     for (let i = 0; i < 5; i++) {
@@ -172,7 +172,7 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
     expect(new Set(ids).size).toBe(4);
   });
 
-  test('a start revision in history replays from there (inclusive), then continues live (§3.3, §3.4)', async () => {
+  test('a start revision in history replays from there (inclusive), then continues live', async () => {
     const engine = await open();
     await engine.put({ key: b('a'), value: b('1') }); // 2
     await engine.put({ key: b('b'), value: b('1') }); // 3
@@ -261,7 +261,7 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
     expectWellFormed(rec);
   });
 
-  test('a start revision above current waits for that revision (§3.3)', async () => {
+  test('a start revision above current waits for that revision', async () => {
     const engine = await open();
     await engine.put({ key: b('a'), value: b('1') }); // 2
     const rec = WatchRecorder.start(engine, { ...ALL, startRevision: 4 });
@@ -275,7 +275,7 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
     expectWellFormed(rec);
   });
 
-  test('a start below the compact revision is canceled with compactRevision; == compact revision works (§3.3)', async () => {
+  test('a start below the compact revision is canceled with compactRevision; == compact revision works', async () => {
     const engine = await open();
     await engine.put({ key: b('a'), value: b('1') }); // 2
     await engine.put({ key: b('a'), value: b('2') }); // 3
@@ -289,7 +289,7 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
       await rec.waitForMessage((m) => m.type === 'canceled', 'a canceled message');
       const c = rec.canceled;
       expect(c?.compactRevision).toBe(4);
-      // A server-initiated cancel always carries a reason (§3.5: clients misreport a cancel without one).
+      // A server-initiated cancel always carries a reason (clients misreport a cancel without one: docs/etcd-semantics.md#progress-notifications).
       expect(typeof c?.reason).toBe('string');
       expect(c?.reason.length).toBeGreaterThan(0);
       expect(rec.events).toEqual([]);
@@ -323,7 +323,7 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
     }
   });
 
-  test('DELETE events carry only key and mod_revision; deletes of a range come in key order (§3.4)', async () => {
+  test('DELETE events carry only key and mod_revision; deletes of a range come in key order', async () => {
     const engine = await open();
     const { id } = await engine.leaseGrant({ ttl: 60 });
     await engine.put({ key: b('p/b'), value: b('2'), lease: id }); // 2
@@ -351,7 +351,7 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
     expect(rec.events.every((e) => e.prevKv === undefined)).toBe(true);
   });
 
-  test('prev_kv: for overwrites and deletes, not for creations (§3.4)', async () => {
+  test('prev_kv: for overwrites and deletes, not for creations', async () => {
     const engine = await open();
     const { id } = await engine.leaseGrant({ ttl: 60 });
     await engine.put({ key: b('a'), value: b('1'), lease: id }); // 2
@@ -387,7 +387,7 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
     expect(plain.events.every((e) => e.prevKv === undefined)).toBe(true);
   });
 
-  test('NOPUT and NODELETE filters drop events; emptied messages are not sent (§3.4)', async () => {
+  test('NOPUT and NODELETE filters drop events; emptied messages are not sent', async () => {
     const engine = await open();
     const noPut = WatchRecorder.start(engine, { ...ALL, noPut: true });
     const noDelete = WatchRecorder.start(engine, { ...ALL, noDelete: true });
@@ -435,7 +435,7 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
     expect(keysOf(single)).toEqual(['foo']);
   });
 
-  test('an empty watch range throws WATCH_RANGE_EMPTY synchronously (§3.2)', async () => {
+  test('an empty watch range throws WATCH_RANGE_EMPTY synchronously', async () => {
     const engine = await open();
     expectWatchError(
       () => engine.watch({ key: b('z'), rangeEnd: b('a') }, () => true),
@@ -445,7 +445,7 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
     expectWatchError(() => engine.watch({ key: b('m'), rangeEnd: b('m') }, () => true), 'WATCH_RANGE_EMPTY');
   });
 
-  test('lease revoke: DELETE events for every attached key at one revision, one message (§3.4)', async () => {
+  test('lease revoke: DELETE events for every attached key at one revision, one message', async () => {
     const engine = await open();
     const { id } = await engine.leaseGrant({ ttl: 60 });
     await engine.put({ key: b('l/b'), value: b('2'), lease: id }); // 2
@@ -467,7 +467,7 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
     ]);
   });
 
-  test('lease expiry: DELETE events for every attached key at one revision, one message (§3.4, §4)', async () => {
+  test('lease expiry: DELETE events for every attached key at one revision, one message', async () => {
     const engine = await open();
     const granted = Date.now();
     const { id } = await engine.leaseGrant({ ttl: 2 });
@@ -493,7 +493,7 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
     expect((await engine.range({ ...ALL })).kvs).toEqual([kv('e/3', '3', 4, 4, 1)]);
   });
 
-  test('progress notifications: periodic, only when asked, only when idle, revision = current (§3.5)', async () => {
+  test('progress notifications: periodic, only when asked, only when idle, revision = current', async () => {
     const engine = await open({ progressNotifyIntervalMs: 100 });
     await engine.put({ key: b('a'), value: b('1') }); // 2
     const rec = WatchRecorder.start(engine, { key: b('a'), progressNotify: true });
@@ -520,7 +520,7 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
     expect(silent.events).toHaveLength(1);
   });
 
-  test('a watcher replaying history is not told "progress" beyond what it received (§3.4 bookmarkable)', async () => {
+  test('a watcher replaying history is not told "progress" beyond what it received (bookmarkable)', async () => {
     const engine = await open({ progressNotifyIntervalMs: 100 });
     for (let i = 0; i < 30; i++) await engine.put({ key: b(`k${i}`), value: b('v') });
     const rec = WatchRecorder.start(engine, { ...ALL, startRevision: 2, progressNotify: true });
@@ -534,7 +534,7 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
     }
   });
 
-  test('a paused watcher gets no progress notifications until it has caught up (§3.5, §3.6)', async () => {
+  test('a paused watcher gets no progress notifications until it has caught up', async () => {
     const engine = await open({ progressNotifyIntervalMs: 100 });
     let accept = false;
     const rec = WatchRecorder.start(engine, { ...ALL, progressNotify: true }, () => accept);
@@ -668,7 +668,7 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
     expectWellFormed(rec);
   });
 
-  test('a paused watcher whose position is compacted away is canceled with compactRevision (§3.6)', async () => {
+  test('a paused watcher whose position is compacted away is canceled with compactRevision', async () => {
     const engine = await open();
     let accept = false;
     const rec = WatchRecorder.start(engine, { ...ALL }, () => accept);
@@ -710,7 +710,7 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
     expect(pieces.every((m) => m.events.length >= 1)).toBe(true);
   });
 
-  test('fragment: a big revision is split into pieces with fragment on all but the last (§3.6)', async () => {
+  test('fragment: a big revision is split into pieces with fragment on all but the last', async () => {
     const engine = await open({ maxWatchResponseBytes: 1024 });
     const fragmented = WatchRecorder.start(engine, { ...ALL, fragment: true });
     const whole = WatchRecorder.start(engine, { ...ALL });

@@ -1,5 +1,5 @@
 /**
- * The Dapr HTTP API against a sidecar process: state semantics and the error matrix of spec §2.9.
+ * The Dapr HTTP API against a sidecar process: state semantics and the error matrix of docs/dapr-api.md#errors.
  */
 import { randomUUID } from 'node:crypto';
 import { startSidecar, type Sidecar } from '../support/sidecar';

@@ -9,8 +9,12 @@ import { createEmbeddedEngine } from '../../src/engine';
 import type { WatchMessage } from '../../src/engine/contract';
 import { createLogger, formatLogLine } from '../../src/observability/logger';
 import { grpcCallInterceptor, instrumentHttp } from '../../src/observability/call-accounting';
-import { StatecarMetrics, boundPort, httpApiOf, startMetricsServer } from '../../src/observability/metrics';
-import { InFlightTracker, ShutdownCoordinator, shutdownGracefully } from '../../src/observability/shutdown';
+import { StatecarMetrics } from '../../src/observability/metrics';
+import { boundPort, startMetricsServer } from '../../src/observability/metrics-server';
+import { httpApiOf } from '../../src/observability/route-classifier';
+import { shutdownGracefully } from '../../src/lifecycle/graceful-shutdown';
+import { InFlightTracker } from '../../src/lifecycle/in-flight-tracker';
+import { ShutdownCoordinator } from '../../src/lifecycle/shutdown-coordinator';
 import { find, parsePrometheusText } from './prom-text';
 
 const b = (s: string) => Buffer.from(s);

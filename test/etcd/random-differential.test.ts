@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { haveEtcd, type RealEtcd } from '../support/etcd-server';
+import { mulberry32 } from '../support/seeded-random';
 import { EtcdGrpcClient, b, type ServiceName, type WatchStreamClient } from './support/etcd-grpc-client';
 import { both, normalize, settlePair, watchTranscript, type Pair } from './support/differential';
 import { startEtcdAndStatecar, type StatecarTarget } from './support/statecar-target';
@@ -15,18 +16,6 @@ jest.setTimeout(120_000);
 
 const SEEDS = (process.env.ETCD_DIFF_SEEDS ?? '1,2,3').split(',').map(Number);
 const STEPS = Number(process.env.ETCD_DIFF_STEPS ?? 250);
-
-/** mulberry32: small, fast, good enough for test data. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Step {
   service: ServiceName;
@@ -40,7 +29,7 @@ class Generator {
   revision = 1;
   compacted = 0;
   constructor(seed: number) {
-    this.r = rng(seed);
+    this.r = mulberry32(seed);
   }
   int(n: number): number {
     return Math.floor(this.r() * n);

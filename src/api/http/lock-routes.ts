@@ -1,6 +1,6 @@
 /**
- * The lock routes (spec §2.8): TryLock and Unlock. Bodies are parsed like protojson: camelCase or proto field names,
- * unknown fields dropped, and the expiry may be a number or a quoted integer.
+ * The lock routes (docs/dapr-api.md#locks): TryLock and Unlock. Bodies are parsed like protojson: camelCase or
+ * proto field names, unknown fields dropped, and the expiry may be a number or a quoted integer.
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';

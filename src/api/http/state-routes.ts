@@ -1,7 +1,7 @@
 /**
- * The state routes of Dapr's HTTP API (spec §2.2–2.7): save, get, delete, bulk get and transaction (query and list:
- * query-routes.ts).
- * Values arrive as JSON and are stored re-serialised the way Dapr's stores write them (see json-value.ts).
+ * The state routes of Dapr's HTTP API (docs/dapr-api.md#save to #transaction): save, get, delete, bulk get and
+ * transaction (query and list: query-routes.ts). Values arrive as JSON and are stored re-serialised the way Dapr's
+ * stores write them (see json-value.ts).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';

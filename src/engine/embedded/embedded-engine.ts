@@ -358,7 +358,7 @@ export class EmbeddedEngine implements Engine {
   /**
    * Publish finished commits in revision order. Not re-entrant: a write issued by a watch sink during `notify`
    * queues behind the revision being delivered and is published by the running loop, so every watcher sees
-   * revision N before N+1 and no reader sees N+1 before N was delivered (etcd.md §2.10).
+   * revision N before N+1 and no reader sees N+1 before N was delivered (docs/etcd-semantics.md#ordering-and-atomicity).
    */
   private drain(): void {
     if (this.draining) return;

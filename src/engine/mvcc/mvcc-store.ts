@@ -319,7 +319,7 @@ export class MvccStore {
       if (op.put) return { put: this.put(w, op.put) };
       if (op.deleteRange) return { deleteRange: this.deleteRange(w, op.deleteRange, preRev) };
       const inner = this.applyTxn(w, path.nested.get(i)!, preRev);
-      // A nested txn's response carries an empty header (etcd.md §2.7).
+      // A nested txn's response carries an empty header (docs/etcd-semantics.md#txn).
       inner.header = { revision: 0 };
       return { txn: inner };
     });

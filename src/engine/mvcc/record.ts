@@ -77,7 +77,7 @@ export function toKeyValue(r: Rec, keysOnly = false, key?: Buffer): KeyValue {
   };
 }
 
-/** The KeyValue of a DELETE event: only the key and the delete revision (etcd.md §2.2). */
+/** The KeyValue of a DELETE event: only the key and the delete revision (docs/etcd-semantics.md#key-metadata). */
 export function tombstoneKeyValue(r: Rec): KeyValue {
   return {
     key: fromBin(r.key),

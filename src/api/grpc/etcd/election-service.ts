@@ -8,7 +8,7 @@ import {
   proclaim,
   resign,
   type LeaderKey,
-} from '../../../concurrency/election';
+} from '../../../concurrency/etcd/election';
 import { int64, keyValueToWire, toBigInt, toNumber } from './codec';
 import { toConcurrencyGrpcError } from './errors';
 import type { ResponseHeaderFactory } from './header';
@@ -27,7 +27,7 @@ function leaderKeyFromWire(l: WireLeaderKey | null | undefined): LeaderKey {
   return { name: l.name, key: l.key, rev: toNumber(l.rev), lease: toBigInt(l.lease) };
 }
 
-/** `v3electionpb.Election`: the election recipe (`src/concurrency/election.ts`); every error is code Unknown. */
+/** `v3electionpb.Election`: the election recipe (`src/concurrency/etcd/election.ts`); every error is code Unknown. */
 export function electionService(
   engine: Engine,
   header: ResponseHeaderFactory,

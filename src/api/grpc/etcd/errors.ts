@@ -17,7 +17,7 @@ export function toGrpcError(err: unknown): Partial<grpc.StatusObject> {
 
 /**
  * The Lock and Election services run etcd's client recipes through an in-process client, so every failure reaches
- * the caller as code Unknown carrying the inner message (etcd: v3lock/v3election; spec §5.2–5.3).
+ * the caller as code Unknown carrying the inner message (etcd: v3lock/v3election; docs/etcd-semantics.md#lock-and-election).
  */
 export function toConcurrencyGrpcError(err: unknown): Partial<grpc.StatusObject> {
   const message = err instanceof Error ? err.message : String(err);

@@ -1,6 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Engine } from '../../../engine/contract';
-import { lock, unlock } from '../../../concurrency/mutex';
+import { lock, unlock } from '../../../concurrency/etcd/mutex';
 import { toBigInt } from './codec';
 import { toConcurrencyGrpcError } from './errors';
 import type { ResponseHeaderFactory } from './header';
@@ -17,7 +17,7 @@ export function callSignal(
   return ac.signal;
 }
 
-/** `v3lockpb.Lock`: the mutex recipe (`src/concurrency/mutex.ts`) behind gRPC; every error is code Unknown. */
+/** `v3lockpb.Lock`: the mutex recipe (`src/concurrency/etcd/mutex.ts`) behind gRPC; every error is code Unknown. */
 export function lockService(
   engine: Engine,
   header: ResponseHeaderFactory,

@@ -1,7 +1,7 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
 import type * as grpc from '@grpc/grpc-js';
+import { protoRoot } from '../proto-path';
 import { withFastCodecs, type FastCodec, type MethodMap } from '../wire/fast-codecs';
 
 /**
@@ -29,19 +29,9 @@ export const ETCD_PROTO_FILES = [
   'v3electionpb/v3election.proto',
 ];
 
-/**
- * Directory holding `etcdserverpb/`, `mvccpb/`, ... The code runs both from `src/` (jest) and from `dist/src/`
- * (the built CLI), at different depths, so walk up to the repository root instead of hard-coding `../..`.
- */
+/** Directory holding `etcdserverpb/`, `mvccpb/`, ...: `proto/etcd` under statecar's one proto root. */
 export function etcdProtoDir(): string {
-  let dir = __dirname;
-  for (;;) {
-    const candidate = path.join(dir, 'proto', 'etcd');
-    if (fs.existsSync(path.join(candidate, 'etcdserverpb', 'rpc.proto'))) return candidate;
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('proto/etcd not found above ' + __dirname);
-    dir = parent;
-  }
+  return path.join(protoRoot(), 'etcd');
 }
 
 let cached: protoLoader.PackageDefinition | undefined;

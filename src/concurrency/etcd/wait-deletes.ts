@@ -1,6 +1,6 @@
-import type { Engine, ResponseHeader } from '../engine/contract';
-import { prefixEnd } from './etcd-keys';
-import { CanceledError, WatchQueue } from './etcd-watch-queue';
+import type { Engine, ResponseHeader } from '../../engine/contract';
+import { prefixEnd } from '../../engine/key-range';
+import { CanceledError, WatchQueue } from './watch-queue';
 
 /**
  * Wait until every key under `prefix` created at or before `maxCreateRevision` is gone — the queue discipline of

@@ -1,8 +1,9 @@
-import type { Engine, KeyValue, ResponseHeader } from '../engine/contract';
-import { prefixEnd, recipePrefix, sessionKey } from './etcd-keys';
-import { sessionLease } from './etcd-session';
-import { waitDeletes } from './etcd-wait-deletes';
-import { WatchQueue } from './etcd-watch-queue';
+import type { Engine, KeyValue, ResponseHeader } from '../../engine/contract';
+import { prefixEnd } from '../../engine/key-range';
+import { recipePrefix, sessionKey } from './keys';
+import { sessionLease } from './session';
+import { waitDeletes } from './wait-deletes';
+import { WatchQueue } from './watch-queue';
 
 /**
  * etcd's leader election recipe (etcd: client/v3/concurrency/election.go) run directly on the engine — the logic

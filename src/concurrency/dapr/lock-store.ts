@@ -2,9 +2,9 @@
  * Dapr's distributed lock API on engine leases: a lock is the key `lock||<prefix>||<resourceId>` holding the owner,
  * attached to a lease of `expiryInSeconds`. Not re-entrant: a held lock refuses everyone, its owner included.
  */
-import type { Engine } from '../engine/contract';
-import type { LeaseClock } from '../state/lease-clock';
-import { KEY_SEPARATOR, lockKey } from '../state/key-prefix';
+import type { Engine } from '../../engine/contract';
+import type { LeaseClock } from '../../state/lease-clock';
+import { KEY_SEPARATOR, lockKey } from '../../state/key-prefix';
 
 /** Dapr's UnlockResponse.Status values. */
 export enum UnlockStatus {

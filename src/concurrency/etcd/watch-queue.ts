@@ -1,4 +1,4 @@
-import type { Engine, WatchMessage, WatchRequest } from '../engine/contract';
+import type { Engine, WatchMessage, WatchRequest } from '../../engine/contract';
 
 /**
  * An engine watcher consumed with `await next()`, for recipes that wait for a specific change. Messages are queued

@@ -1,7 +1,8 @@
-import type { Engine, ResponseHeader } from '../engine/contract';
-import { prefixEnd, recipePrefix, sessionKey } from './etcd-keys';
-import { sessionLease } from './etcd-session';
-import { waitDeletes } from './etcd-wait-deletes';
+import type { Engine, ResponseHeader } from '../../engine/contract';
+import { prefixEnd } from '../../engine/key-range';
+import { recipePrefix, sessionKey } from './keys';
+import { sessionLease } from './session';
+import { waitDeletes } from './wait-deletes';
 
 /**
  * etcd's distributed mutex recipe (etcd: client/v3/concurrency/mutex.go) run directly on the engine — the logic

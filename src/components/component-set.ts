@@ -59,16 +59,19 @@ export class ComponentSet {
     readonly components: RegisteredComponent[],
     readonly stateStores: Map<string, StateStoreEntry>,
     readonly lockStores: Map<string, DaprLockStore>,
-    /** The state store served on the etcd API: the one with `etcdAPI: "true"`, else the first one. */
+    /**
+     * The store served on the etcd API: the one with `etcdAPI: "true"` (a state or configuration store), else the
+     * first state store.
+     */
     readonly etcdStoreName: string | undefined,
     private readonly engines: Engine[],
     private readonly clocks: LeaseClock[],
     readonly configurationStores: Map<string, ConfigurationStore> = new Map(),
   ) {}
 
-  /** The engine under a state store (for the etcd API and watch routes). */
+  /** The engine under a state or configuration store (for the etcd API). */
   engineOf(storeName: string): Engine | undefined {
-    return this.stateStores.get(storeName)?.engine;
+    return this.stateStores.get(storeName)?.engine ?? this.configurationStores.get(storeName)?.engine;
   }
 
   /** The engine of the etcd-API store, if any state store exists. */
@@ -123,11 +126,12 @@ export async function openComponents(defs: ComponentDefinition[], opts: OpenOpti
       `only one state store can be served on the etcd API (also set on "${etcdMarked[0].def.name}")`,
     );
   }
-  if (etcdMarked.length === 1 && etcdMarked[0].row.category !== 'state') {
+  // A configuration store can be served too: its items are then set with etcdctl.
+  if (etcdMarked.length === 1 && etcdMarked[0].row.category === 'lock') {
     throw new ComponentConfigError(
       etcdMarked[0].def.file,
       'spec.metadata.etcdAPI',
-      'only state stores can be served',
+      'only state and configuration stores can be served',
     );
   }
 

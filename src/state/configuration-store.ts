@@ -11,7 +11,7 @@
  * a subscriber resumes from. See docs/state-views.md.
  */
 import { randomUUID } from 'node:crypto';
-import type { KeyValue } from '../engine/contract';
+import type { Engine, KeyValue } from '../engine/contract';
 import { isEngineError } from '../engine/errors';
 import { TTL_EXPIRE_TIME_KEY, formatExpireTime } from './ttl';
 import type { StateChange, StateWatch, WatchSource } from './state-watch';
@@ -63,6 +63,11 @@ export class ConfigurationStore {
     readonly name: string,
     private readonly source: WatchSource,
   ) {}
+
+  /** The engine the items live in. */
+  get engine(): Engine {
+    return this.source.engine;
+  }
 
   /** Items of `keys` (empty = every item); missing keys are left out. Rejects with a StateError. */
   async get(keys: readonly string[]): Promise<Record<string, ConfigurationItem>> {

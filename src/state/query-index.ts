@@ -224,7 +224,8 @@ export class QueryIndexes {
     let revision = 0;
     for (;;) {
       const page = await engine.range({ key: from, rangeEnd: range.rangeEnd, limit: 1000, revision });
-      revision = page.header.revision;
+      // A header carries the store's current revision: the first page's is the one every page reads.
+      if (revision === 0) revision = page.header.revision;
       for (const kv of page.kvs) {
         const key = this.keys.decode(kv.key);
         if (key === undefined) continue;

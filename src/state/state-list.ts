@@ -64,7 +64,7 @@ export async function listKeys(source: ListSource, req: ListRequest): Promise<Li
         revision,
         keysOnly: true,
       });
-      revision = res.header.revision;
+      if (revision === 0) revision = res.header.revision;
       for (const kv of res.kvs) {
         const key = source.keys.decode(kv.key);
         if (key !== undefined) keys.push(key);

@@ -42,6 +42,11 @@ export interface QueryResult {
   indexed: boolean;
 }
 
+/** The answer's metadata: the revision every page reads, and whether an index or a scan found the rows. */
+export function queryMetadata(r: QueryResult): Record<string, string> {
+  return { revision: String(r.revision), plan: r.indexed ? 'index' : 'scan' };
+}
+
 /** Keys read per engine range while scanning. */
 const SCAN_CHUNK = 4096;
 /** Values read at once when following index entries. */
@@ -144,7 +149,8 @@ async function scan(source: QuerySource, revision: number): Promise<{ rows: Row[
       limit: SCAN_CHUNK,
       revision: rev,
     });
-    rev = res.header.revision;
+    // A header carries the current revision, not the one read: the first read fixes the snapshot.
+    if (rev === 0) rev = res.header.revision;
     for (const kv of res.kvs) {
       const key = source.keys.decode(kv.key);
       if (key !== undefined) rows.push({ key, kv });
@@ -203,7 +209,7 @@ async function readIndexed(
       keysOnly: true,
       revision: rev,
     });
-    rev = res.header.revision;
+    if (rev === 0) rev = res.header.revision;
     for (const kv of res.kvs) candidates.add(indexes.appKeyOf(kv.key));
   }
   const keys = [...candidates].map((k) => ({ key: k, stored: source.keys.encode(k) }));

@@ -14,6 +14,7 @@ import { DaprError, isDaprError, stateFailure } from '../dapr-errors';
 import { tryLock, unlock } from '../lock-api';
 import { metadataSnapshot } from '../metadata-api';
 import { queryStateStore } from '../query-api';
+import { queryMetadata } from '../../state/state-query';
 import { stateStoreOrThrow } from '../store-lookup';
 import { configurationHandlers, configurationStreams } from './dapr-configuration';
 import { toServiceError } from './rich-status';
@@ -254,7 +255,7 @@ export function daprServiceImplementation(ctx: DaprApiContext): grpc.UntypedServ
       return {
         results: r.results.map((it) => ({ key: it.key, data: it.data, etag: it.etag, error: '' })),
         token: r.token ?? '',
-        metadata: { revision: String(r.revision) },
+        metadata: queryMetadata(r),
       };
     },
 

@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isValidJson } from '../../state/json-value';
 import type { QueryResult } from '../../state/state-query';
+import { queryMetadata } from '../../state/state-query';
 import type { DaprApiContext } from '../api-context';
 import { DaprError } from '../dapr-errors';
 import { listStateKeys, queryStateStore } from '../query-api';
@@ -24,7 +25,7 @@ function queryJson(r: QueryResult): string {
     return `{${f.join(',')}}`;
   });
   const token = r.token ? `,"token":${JSON.stringify(r.token)}` : '';
-  return `{"results":[${items.join(',')}]${token},"metadata":${JSON.stringify({ revision: String(r.revision) })}}\n`;
+  return `{"results":[${items.join(',')}]${token},"metadata":${JSON.stringify(queryMetadata(r))}}\n`;
 }
 
 /** A whole-number query parameter, or the malformed-request error. */

@@ -23,6 +23,8 @@ export interface QuerySource {
   engine: Engine;
   keys: KeySpace;
   indexes?: QueryIndexes;
+  /** Most ops per engine txn (the values an index names are read in txns of at most this many). */
+  maxTxnOps?: number;
 }
 
 /** One result: the value's bytes as stored (GET returns the same). */
@@ -47,10 +49,8 @@ export function queryMetadata(r: QueryResult): Record<string, string> {
   return { revision: String(r.revision), plan: r.indexed ? 'index' : 'scan' };
 }
 
-/** Keys read per engine range while scanning. */
-const SCAN_CHUNK = 4096;
-/** Values read at once when following index entries. */
-const FETCH_PARALLEL = 64;
+/** Values read per engine txn when following index entries (at most the store's ops per txn). */
+const FETCH_BATCH = 64;
 
 interface Row {
   key: string;
@@ -138,26 +138,16 @@ function parseDoc(row: Row): unknown {
 
 /** Every app key of the store at `revision` (0 = the current one), in key order. */
 async function scan(source: QuerySource, revision: number): Promise<{ rows: Row[]; revision: number }> {
-  const range = source.keys.range();
+  // One read: a range counts every key it covers whatever its limit, so reading in chunks would pay that again
+  // for each chunk.
+  const res = await source.engine.range({ ...source.keys.range(), revision });
   const rows: Row[] = [];
-  let from = range.key;
-  let rev = revision;
-  for (;;) {
-    const res = await source.engine.range({
-      key: from,
-      rangeEnd: range.rangeEnd,
-      limit: SCAN_CHUNK,
-      revision: rev,
-    });
-    // A header carries the current revision, not the one read: the first read fixes the snapshot.
-    if (rev === 0) rev = res.header.revision;
-    for (const kv of res.kvs) {
-      const key = source.keys.decode(kv.key);
-      if (key !== undefined) rows.push({ key, kv });
-    }
-    if (!res.more || res.kvs.length === 0) return { rows, revision: rev };
-    from = Buffer.concat([res.kvs[res.kvs.length - 1].key, Buffer.from([0])]);
+  for (const kv of res.kvs) {
+    const key = source.keys.decode(kv.key);
+    if (key !== undefined) rows.push({ key, kv });
   }
+  // A header carries the current revision, not the one read: the first read fixes the snapshot.
+  return { rows, revision: revision === 0 ? res.header.revision : revision };
 }
 
 /** Index lookups whose union holds every match of a filter. */
@@ -214,16 +204,18 @@ async function readIndexed(
   }
   const keys = [...candidates].map((k) => ({ key: k, stored: source.keys.encode(k) }));
   keys.sort((a, b) => Buffer.compare(a.stored, b.stored));
-  const found: (Row | undefined)[] = new Array<Row | undefined>(keys.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < keys.length) {
-      const i = next++;
-      const res = await source.engine.range({ key: keys[i].stored, revision: rev });
-      const kv = res.kvs[0];
-      if (kv) found[i] = { key: keys[i].key, kv };
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(FETCH_PARALLEL, keys.length) }, worker));
-  return { rows: found.filter((r): r is Row => r !== undefined), revision: rev };
+  // One txn of range ops per batch: one round trip to the engine for many values, all at the same revision.
+  const batch = Math.max(1, Math.min(FETCH_BATCH, source.maxTxnOps ?? FETCH_BATCH));
+  const found: Row[] = [];
+  for (let i = 0; i < keys.length; i += batch) {
+    const part = keys.slice(i, i + batch);
+    const res = await source.engine.txn({
+      success: part.map((k) => ({ range: { key: k.stored, revision: rev } })),
+    });
+    part.forEach((k, j) => {
+      const kv = res.responses[j]?.range?.kvs[0];
+      if (kv) found.push({ key: k.key, kv });
+    });
+  }
+  return { rows: found, revision: rev };
 }

@@ -13,7 +13,7 @@
  * later. A consumer that falls behind further than the history reaches is ended with a COMPACTED error, never
  * served with a gap. See docs/state-views.md.
  */
-import type { Engine, KeyValue, WatchEvent, WatchMessage, Watcher } from '../engine/contract';
+import type { Engine, WatchEvent, WatchMessage, Watcher } from '../engine/contract';
 import type { KeySpace } from './key-space';
 import type { LeaseClock } from './lease-clock';
 import { StateError, toStateError } from './state-errors';
@@ -211,7 +211,8 @@ class RunningWatch implements StateWatch {
           );
           return;
         }
-        const changes = await this.changesOf(item);
+        const pending = this.changesOf(item);
+        const changes = Array.isArray(pending) ? pending : await pending;
         if (this.done) return;
         if (changes.length > 0 && !this.sink({ type: 'changes', revision: changes[0].revision, changes })) {
           this.consumerPaused = true;
@@ -233,11 +234,18 @@ class RunningWatch implements StateWatch {
     this.done = true;
     this.queue.length = 0;
     this.watcher?.cancel();
-    this.sink({ type: 'ended', error });
+    try {
+      this.sink({ type: 'ended', error });
+    } catch {
+      // A consumer that fails on its last message has nothing left to be told.
+    }
   }
 
-  /** The watched changes of one revision, with the ones delivered before a resume left out. */
-  private async changesOf(events: WatchEvent[]): Promise<StateChange[]> {
+  /**
+   * The watched changes of one revision, with the ones delivered before a resume left out. Synchronous unless a
+   * changed key has a TTL, whose expiry time may have to be asked of the engine.
+   */
+  private changesOf(events: WatchEvent[]): StateChange[] | Promise<StateChange[]> {
     const revision = events[0].kv.modRevision;
     const picked: { e: WatchEvent; key: string }[] = [];
     for (const e of events) {
@@ -245,11 +253,12 @@ class RunningWatch implements StateWatch {
       if (key !== undefined && this.wanted(key)) picked.push({ e, key });
     }
     const out: StateChange[] = [];
+    const leased: StateChange[] = [];
     for (let i = 0; i < picked.length; i++) {
       if (revision === this.startRevision && i < this.skip) continue;
       const { e, key } = picked[i];
       const put = e.type === 'PUT';
-      out.push({
+      const change: StateChange = {
         type: e.type,
         key,
         value: put ? e.kv.value : undefined,
@@ -257,16 +266,27 @@ class RunningWatch implements StateWatch {
         revision,
         index: i,
         last: i === picked.length - 1,
-        metadata: put ? await this.metadataOf(e.kv) : {},
-      });
+        metadata: {},
+      };
+      if (put && e.kv.lease !== 0n && this.source.clock) leased.push(change);
+      out.push(change);
     }
-    return out;
+    if (leased.length === 0) return out;
+    return this.withExpiry(out, leased, events);
   }
 
-  private async metadataOf(kv: KeyValue): Promise<Record<string, string>> {
-    if (kv.lease === 0n || !this.source.clock) return {};
-    const due = await this.source.clock.expiresAt(kv.lease);
-    return due === undefined ? {} : { [TTL_EXPIRE_TIME_KEY]: formatExpireTime(due) };
+  /** Fill in `ttlExpireTime` of the changes whose keys have a lease. */
+  private async withExpiry(
+    out: StateChange[],
+    leased: StateChange[],
+    events: WatchEvent[],
+  ): Promise<StateChange[]> {
+    const leaseOf = new Map(events.map((e) => [this.source.keys.decode(e.kv.key), e.kv.lease]));
+    for (const c of leased) {
+      const due = await this.source.clock!.expiresAt(leaseOf.get(c.key) ?? 0n);
+      if (due !== undefined) c.metadata = { [TTL_EXPIRE_TIME_KEY]: formatExpireTime(due) };
+    }
+    return out;
   }
 }
 

@@ -4,9 +4,10 @@
  * official SDK subscribes with `fromVersion`, the sidecar is stopped and started again on the same data, changes
  * are made while nobody is subscribed, and the SDK resubscribes from the last version it saw.
  */
-import { CommunicationProtocolEnum, DaprClient, LogLevel } from '@dapr/dapr';
+import type { DaprClient } from '@dapr/dapr';
 import { startSidecar, type Sidecar } from '../support/sidecar';
 import { configurationStoreOn, freshSpace, sidecarBackends, stateStoreOn } from './support/sidecar-backends';
+import { sdkClient, stateWriter } from './support/state-client';
 
 jest.setTimeout(90_000);
 
@@ -37,23 +38,11 @@ describe.each(durable)('configuration resume across a restart on $type', (backen
 
   const start = async () => {
     sc = await startSidecar({ appId: 'resumeapp', components: components() });
-    client = new DaprClient({
-      daprHost: '127.0.0.1',
-      daprPort: String(sc.grpcPort),
-      communicationProtocol: CommunicationProtocolEnum.GRPC,
-      logger: { level: LogLevel.Error },
-    });
-    await client.start();
+    client = await sdkClient(sc.grpcPort);
   };
-  const http = async (path: string, body: unknown, method = 'POST') => {
-    const res = await fetch(`${sc!.httpUrl}${path}`, {
-      method,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    expect(res.status).toBe(204);
-  };
-  const put = (key: string, value: unknown) => http('/v1.0/state/statestore', [{ key, value }]);
-  const del = (key: string) => http(`/v1.0/state/statestore/${key}`, undefined, 'DELETE');
+  const writer = stateWriter(() => sc!.httpUrl);
+  const put = (key: string, value: unknown) => writer.save([{ key, value }]);
+  const del = (key: string) => writer.del(key);
   const until = async (pred: () => boolean, what: string) => {
     const deadline = Date.now() + 15_000;
     while (!pred()) {
@@ -87,12 +76,10 @@ describe.each(durable)('configuration resume across a restart on $type', (backen
     // Changes after the get; the subscription replays what it missed while it was being set up.
     await put('cfg-a', 'a1');
     await del('cfg-b');
-    await http('/v1.0/state/statestore/transaction', {
-      operations: [
-        { operation: 'upsert', request: { key: 'cfg-a', value: 'a2' } },
-        { operation: 'upsert', request: { key: 'cfg-b', value: 'b2' } },
-      ],
-    });
+    await writer.transact([
+      { operation: 'upsert', request: { key: 'cfg-a', value: 'a2' } },
+      { operation: 'upsert', request: { key: 'cfg-b', value: 'b2' } },
+    ]);
     await until(() => seen.length === 4, 'the changes before the restart');
     await first.stop();
     await client!.stop();

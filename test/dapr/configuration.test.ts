@@ -6,13 +6,14 @@
  * --app-port, Dapr's errors, and a subscriber that stops reading holding up nobody.
  */
 import { randomUUID } from 'node:crypto';
-import { CommunicationProtocolEnum, DaprClient, LogLevel } from '@dapr/dapr';
+import type { DaprClient } from '@dapr/dapr';
 import { status } from '@grpc/grpc-js';
 import { ctl } from '../etcd/support/etcdctl';
 import { startSidecar, type Sidecar } from '../support/sidecar';
 import { RawSubscription, RecordingApp, type WireItem } from './support/config-clients';
 import { daprGrpc, grpcFailure, reasonOf, type DaprGrpc } from './support/dapr-grpc-client';
 import { configurationStoreOn, freshSpace, sidecarBackends, stateStoreOn } from './support/sidecar-backends';
+import { sdkClient, stateWriter } from './support/state-client';
 
 jest.setTimeout(60_000);
 
@@ -29,19 +30,9 @@ describe.each(sidecarBackends)('configuration on $type', (backend) => {
   const subs: RawSubscription[] = [];
   const uid = () => randomUUID().slice(0, 8);
 
-  const save = async (items: { key: string; value: unknown }[]) => {
-    const res = await fetch(`${sc.httpUrl}/v1.0/state/statestore`, {
-      method: 'POST',
-      body: JSON.stringify(items),
-    });
-    expect(res.status).toBe(204);
-  };
-  const del = async (key: string) =>
-    expect((await fetch(`${sc.httpUrl}/v1.0/state/statestore/${key}`, { method: 'DELETE' })).status).toBe(
-      204,
-    );
-  const etagOf = async (key: string) =>
-    (await fetch(`${sc.httpUrl}/v1.0/state/statestore/${key}`)).headers.get('etag')!;
+  const writer = stateWriter(() => sc.httpUrl);
+  const { save, del } = writer;
+  const etagOf = async (key: string) => (await writer.etagOf(key))!;
   const subscribe = (
     request: { storeName: string; keys?: string[]; metadata?: Record<string, string> },
     method?: string,
@@ -75,13 +66,7 @@ describe.each(sidecarBackends)('configuration on $type', (backend) => {
         'opsconfig.yaml': configurationStoreOn(backend, 'opsconfig', freshSpace(), { etcdAPI: 'true' }),
       },
     });
-    client = new DaprClient({
-      daprHost: '127.0.0.1',
-      daprPort: String(sc.grpcPort),
-      communicationProtocol: CommunicationProtocolEnum.GRPC,
-      logger: { level: LogLevel.Error },
-    });
-    await client.start();
+    client = await sdkClient(sc.grpcPort);
     raw = daprGrpc(sc.grpcPort);
   });
 
@@ -206,16 +191,10 @@ describe.each(sidecarBackends)('configuration on $type', (backend) => {
     // Changes nobody is subscribed to yet: puts, a delete and a transaction of two keys at one revision.
     await save([{ key: a, value: 1 }]);
     await del(c);
-    const txn = await fetch(`${sc.httpUrl}/v1.0/state/statestore/transaction`, {
-      method: 'POST',
-      body: JSON.stringify({
-        operations: [
-          { operation: 'upsert', request: { key: a, value: 2 } },
-          { operation: 'upsert', request: { key: c, value: 2 } },
-        ],
-      }),
-    });
-    expect(txn.status).toBe(204);
+    await writer.transact([
+      { operation: 'upsert', request: { key: a, value: 2 } },
+      { operation: 'upsert', request: { key: c, value: 2 } },
+    ]);
     const s = await subscribed({ storeName: 'appconfig', keys: [a, c], metadata: { fromVersion: from } });
     await save([{ key: a, value: 3 }]);
     await s.until(() => s.updates.length >= 5, '5 updates');

@@ -10,6 +10,7 @@ import { EtcdGrpcClient, b } from '../etcd/support/etcd-grpc-client';
 import { startSidecar, type Sidecar } from '../support/sidecar';
 import { grpcFailure } from './support/dapr-grpc-client';
 import { freshSpace, sidecarBackends, stateStoreOn } from './support/sidecar-backends';
+import { stateWriter } from './support/state-client';
 
 jest.setTimeout(60_000);
 
@@ -37,13 +38,8 @@ describe.each(sidecarBackends)('list keys on state.$type', (backend) => {
   let rpc: ReturnType<typeof listClient>;
   const uid = () => randomUUID().slice(0, 8);
 
-  const save = async (target: Sidecar, keys: string[]) => {
-    const res = await fetch(`${target.httpUrl}/v1.0/state/statestore`, {
-      method: 'POST',
-      body: JSON.stringify(keys.map((key) => ({ key, value: 1 }))),
-    });
-    expect(res.status).toBe(204);
-  };
+  const save = (target: Sidecar, keys: string[]) =>
+    stateWriter(() => target.httpUrl).save(keys.map((key) => ({ key, value: 1 })));
   const httpList = async (query: string, base = '/v1.0-alpha1/state/statestore', target = sc) => {
     const res = await fetch(`${target.httpUrl}${base}?${query}`);
     return { status: res.status, json: (await res.json()) as Record<string, unknown> };

@@ -4,12 +4,13 @@
  * indexes written in the value's engine transaction; and paging at one revision through a store under writes.
  */
 import { randomUUID } from 'node:crypto';
-import { CommunicationProtocolEnum, DaprClient, LogLevel } from '@dapr/dapr';
+import { CommunicationProtocolEnum, type DaprClient } from '@dapr/dapr';
 import { status } from '@grpc/grpc-js';
 import { EtcdGrpcClient, b } from '../etcd/support/etcd-grpc-client';
 import { startSidecar, type Sidecar } from '../support/sidecar';
 import { daprGrpc, grpcFailure, reasonOf, type DaprGrpc } from './support/dapr-grpc-client';
 import { freshSpace, sidecarBackends, stateStoreOn } from './support/sidecar-backends';
+import { sdkClient, stateWriter, type StateItem } from './support/state-client';
 
 jest.setTimeout(60_000);
 
@@ -70,16 +71,7 @@ describe.each(sidecarBackends)('query on state.$type', (backend) => {
     };
   };
   const query = (store: string, q: unknown) => http(`/v1.0-alpha1/state/${store}/query`, q);
-  const save = async (
-    store: string,
-    items: { key: string; value: unknown; metadata?: Record<string, string> }[],
-  ) => {
-    const res = await fetch(`${sc.httpUrl}/v1.0/state/${store}`, {
-      method: 'POST',
-      body: JSON.stringify(items),
-    });
-    expect(res.status).toBe(204);
-  };
+  const save = (store: string, items: StateItem[]) => stateWriter(() => sc.httpUrl, store).save(items);
   /** The SDK's answer with `data` parsed (over gRPC it is the stored bytes). */
   const sdkQuery = async (client: DaprClient, store: string, q: object): Promise<QueryAnswer> => {
     const r = (await client.state.query(store, q as never)) as unknown as QueryAnswer;
@@ -110,13 +102,7 @@ describe.each(sidecarBackends)('query on state.$type', (backend) => {
       ['HTTP', CommunicationProtocolEnum.HTTP, sc.httpPort],
       ['gRPC', CommunicationProtocolEnum.GRPC, sc.grpcPort],
     ] as const) {
-      const c = new DaprClient({
-        daprHost: '127.0.0.1',
-        daprPort: String(port),
-        communicationProtocol: protocol,
-        logger: { level: LogLevel.Error },
-      });
-      await c.start();
+      const c = await sdkClient(port, protocol);
       clients.push([name, c]);
     }
     raw = daprGrpc(sc.grpcPort);

@@ -11,6 +11,7 @@ import { startSidecar, type Sidecar } from '../support/sidecar';
 import { lockComponent } from './support/components';
 import { freshSpace, sidecarBackends, stateStoreOn } from './support/sidecar-backends';
 import { SseClient, type SseEvent } from './support/sse';
+import { stateWriter } from './support/state-client';
 
 jest.setTimeout(60_000);
 
@@ -27,24 +28,7 @@ describe.each(sidecarBackends)('SSE watch on state.$type', (backend) => {
     open.push(c);
     return c;
   };
-  const save = async (items: { key: string; value: unknown; metadata?: Record<string, string> }[]) => {
-    const res = await fetch(`${sc.httpUrl}/v1.0/state/statestore`, {
-      method: 'POST',
-      body: JSON.stringify(items),
-    });
-    expect(res.status).toBe(204);
-  };
-  const del = async (key: string) =>
-    expect((await fetch(`${sc.httpUrl}/v1.0/state/statestore/${key}`, { method: 'DELETE' })).status).toBe(
-      204,
-    );
-  const transact = async (ops: { operation: string; request: { key: string; value?: unknown } }[]) => {
-    const res = await fetch(`${sc.httpUrl}/v1.0/state/statestore/transaction`, {
-      method: 'POST',
-      body: JSON.stringify({ operations: ops }),
-    });
-    expect(res.status).toBe(204);
-  };
+  const { save, del, transact } = stateWriter(() => sc.httpUrl);
   const get = async (key: string) => {
     const res = await fetch(`${sc.httpUrl}/v1.0/state/statestore/${key}`);
     return { etag: res.headers.get('etag') ?? undefined, body: await res.text() };

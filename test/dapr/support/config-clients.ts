@@ -5,18 +5,14 @@
 import http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { daprServiceDefinition } from '../../../src/api/grpc/server';
+import type {
+  ConfigurationItem as WireItem,
+  ConfigurationUpdate as WireUpdate,
+} from '../../../src/state/configuration-store';
 import { freePort } from '../../support/ports';
 
-export interface WireItem {
-  value: string;
-  version: string;
-  metadata: Record<string, string>;
-}
-
-export interface WireUpdate {
-  id: string;
-  items: Record<string, WireItem>;
-}
+/** What the wire carries: the same shapes as the store's items and updates. */
+export type { WireItem, WireUpdate };
 
 /** A SubscribeConfiguration stream read with grpc-js. */
 export class RawSubscription {

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { ComponentConfigError } from './components/component-loader';
 import { DEFAULT_GRACEFUL_SHUTDOWN_SECONDS, ShutdownCoordinator } from './lifecycle/shutdown-coordinator';
 import { Sidecar } from './sidecar';
+import { snapshotCommand } from './snapshot-command';
 import type { SidecarConfig } from './sidecar';
 
 /** One flag: its env equivalent and default (as the string a user would type). */
@@ -222,6 +223,11 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
 }
 
 async function main(): Promise<void> {
+  // `statecar snapshot ...` is its own command (snapshot-command.ts), not a sidecar start.
+  if (process.argv[2] === 'snapshot') {
+    process.exitCode = await snapshotCommand(process.argv.slice(3));
+    return;
+  }
   let config: SidecarConfig | 'help';
   try {
     config = parseCli(process.argv.slice(2));

@@ -11,7 +11,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { DaprApiContext } from './api/api-context';
 import { AppChannel } from './api/app-channel';
-import { etcdServiceRegistrar, ETCD_GRPC_SERVER_OPTIONS } from './api/grpc/etcd';
+import { etcdServiceRegistrar, ETCD_GRPC_SERVER_OPTIONS, type EtcdAuthOptions } from './api/grpc/etcd';
+import { AuthOptionsError, etcdAuthOptionsFrom } from './api/grpc/etcd/auth-options';
+import { ComponentConfigError } from './components/component-loader';
+import type { ComponentDefinition } from './components/component-schema';
 import { protoRoot } from './api/grpc/proto-path';
 import { bindGrpc, createGrpcServer, GRPC_SERVER_BASE_OPTIONS } from './api/grpc/server';
 import { createHttpServer } from './api/http/server';
@@ -130,7 +133,9 @@ export class Sidecar {
       };
 
       const etcdEngine = components.etcdEngine;
-      const etcdRegistrar = etcdEngine ? etcdServiceRegistrar(etcdEngine) : undefined;
+      const etcdRegistrar = etcdEngine
+        ? etcdServiceRegistrar(etcdEngine, { auth: etcdAuthOptionsOf(defs, components.etcdStoreName) })
+        : undefined;
       const ports: { http: number; grpc: number; etcd?: number; metrics?: number } = { http: 0, grpc: 0 };
       // One bookkeeping layer for in-flight tracking and metrics: each interceptor or hook costs on every call.
       const interceptors = [grpcCallInterceptor({ inFlight, metrics })];
@@ -222,6 +227,20 @@ export class Sidecar {
       if (!clean) forceClose(this.listeners);
     })();
     return this.stopping;
+  }
+}
+
+/** The etcd auth settings from the etcd-API store's metadata; a bad field fails the start like any component error. */
+function etcdAuthOptionsOf(defs: ComponentDefinition[], store: string | undefined): EtcdAuthOptions {
+  const def = defs.find((d) => d.name === store);
+  if (!def) return {};
+  try {
+    return etcdAuthOptionsFrom(def.metadata);
+  } catch (err) {
+    if (err instanceof AuthOptionsError) {
+      throw new ComponentConfigError(def.file, `spec.metadata.${err.field}`, err.message);
+    }
+    throw err;
   }
 }
 

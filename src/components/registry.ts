@@ -63,6 +63,12 @@ const engineTuningSchema = z.object({
   retentionRevisions: intString.optional(),
   retentionMs: intString.optional(),
   compactionIntervalMs: intString.optional(),
+  // etcd's --quota-backend-bytes: 0 = etcd's default (2 GiB), negative = no quota.
+  quotaBackendBytes: z
+    .string()
+    .regex(/^-?\d+$/, 'must be an integer')
+    .transform((s) => Number(s))
+    .optional(),
 });
 
 /** Drop absent keys so the engine's own defaults apply. */

@@ -2,9 +2,11 @@
  * The engine contract: an etcd v3 style revisioned key-value store.
  *
  * Every backend (embedded in-memory, embedded durable, Redis, ...) implements {@link Engine} with exactly etcd's
- * semantics (see docs/etcd-semantics.md). The contract knows nothing of Dapr, gRPC or HTTP: keys and values are
- * bytes, revisions are plain numbers (safe up to 2^53, far beyond any realistic revision) and lease IDs are
- * `bigint` because etcd lease IDs use the full int64 range.
+ * semantics (see docs/etcd-semantics.md). A backend is written as an `EngineBackend` run inside the shared
+ * `EngineShell` (`engine-shell.ts`), which validates every request, and feeds the shared watch fan-out
+ * (`watch-fanout.ts`). The contract knows nothing of Dapr, gRPC or HTTP: keys and values are bytes, revisions
+ * are plain numbers (safe up to 2^53, far beyond any realistic revision) and lease IDs are `bigint` because
+ * etcd lease IDs use the full int64 range.
  *
  * Failures are thrown as {@link EngineError} values (see `errors.ts`), never as raw `TypeError`s.
  */
@@ -43,7 +45,11 @@ export interface RangeRequest {
   rangeEnd?: Bytes;
   /** 0 (default) = unlimited. Negative is rejected by the contract (the etcd wire layer maps it to 0). */
   limit?: number;
-  /** 0 (default) = latest. */
+  /**
+   * 0 (default) = latest. Negative is rejected, except for a Range inside a txn, where it follows etcd's check
+   * against the compaction point as the txn sees it: below the compact revision (-1 before any compaction) it fails
+   * COMPACTED, otherwise it reads the latest revision.
+   */
   revision?: number;
   sortOrder?: SortOrder;
   sortTarget?: SortTarget;
@@ -296,6 +302,12 @@ export interface Engine {
   leaseKeepAlive(id: LeaseId): Promise<LeaseKeepAliveResponse>;
   leaseTimeToLive(id: LeaseId, keys?: boolean): Promise<LeaseTimeToLiveResponse>;
   leaseLeases(): Promise<LeaseLeasesResponse>;
+
+  /**
+   * The current store revision, the one a Range issued now would carry in its header; cheaper than `status()`. For
+   * headers of responses that carry no data of their own (watch control messages, lease calls).
+   */
+  currentRevision(): Promise<number>;
 
   status(): Promise<StatusResponse>;
   health(): EngineHealth;

@@ -39,6 +39,10 @@ export const ENGINE_ERRORS = {
   LEASE_EXISTS: { status: 'FAILED_PRECONDITION', message: 'etcdserver: lease already exists' },
   LEASE_TTL_TOO_LARGE: { status: 'OUT_OF_RANGE', message: 'etcdserver: too large lease TTL' },
   WATCH_RANGE_EMPTY: { status: 'INVALID_ARGUMENT', message: 'mvcc: watcher range is empty' },
+  /** Cancel reason of a watcher whose position was compacted away (mvcc `ErrCompacted`, as watchers see it). */
+  WATCH_COMPACTED: { status: 'OUT_OF_RANGE', message: 'mvcc: required revision has been compacted' },
+  /** Cancel reason when a store's revision went back (its data was lost): no watcher can resume gap-free. */
+  STORE_RESET: { status: 'UNAVAILABLE', message: 'etcdserver: the store was reset: its revision went back' },
   STOPPED: { status: 'UNAVAILABLE', message: 'etcdserver: server stopped' },
   UNAVAILABLE: { status: 'UNAVAILABLE', message: 'etcdserver: request timed out' },
   INTERNAL: { status: 'INTERNAL', message: 'etcdserver: internal error' },

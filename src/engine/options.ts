@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EngineError } from './errors';
 
 /**
  * Options shared by every backend. Each is documented with its default; all are validated with zod when an engine
@@ -31,9 +32,30 @@ export const commonEngineOptionsSchema = z.object({
   retentionMs: z.number().int().min(0).default(0),
   /** How often the auto-compactor runs when a retention is set (ms). Default 1000. */
   compactionIntervalMs: z.number().int().min(10).default(1000),
+  /**
+   * Space quota in bytes, as etcd's `--quota-backend-bytes`: 0 (default) = etcd's 2 GiB, negative = none. Writes that
+   * would exceed it fail with "database space exceeded" and raise the NOSPACE alarm (docs/etcd-maintenance.md).
+   * Backends without a quota ignore it.
+   */
+  quotaBackendBytes: z.number().int().default(0),
 });
 
 export type CommonEngineOptions = z.infer<typeof commonEngineOptionsSchema>;
+
+/**
+ * Validate a backend's options with its schema (every default applied). A bad option rejects with INVALID_ARGUMENT
+ * naming each field: `invalid <backend> engine options: <field>: <problem>; ...`.
+ */
+export function parseEngineOptions<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  backend: string,
+): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ');
+  throw new EngineError('INVALID_ARGUMENT', `invalid ${backend} engine options: ${issues}`);
+}
 export type CommonEngineOptionsInput = z.input<typeof commonEngineOptionsSchema>;
 
 /** Embedded backend options: in memory, or durable on disk under `dataDir`. */

@@ -1,4 +1,5 @@
 import type {
+  CompactRequest,
   Compare,
   DeleteRangeRequest,
   LeaseGrantRequest,
@@ -70,13 +71,17 @@ function checkObject(v: unknown, what: string): void {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) invalid(`${what} must be an object`);
 }
 
-/** Validate a Range request. */
-export function checkRange(req: RangeRequest): void {
+/**
+ * Validate a Range request. `inTxn`: a Range inside a txn may ask for a negative revision (see the contract's
+ * `RangeRequest.revision`).
+ */
+export function checkRange(req: RangeRequest, inTxn = false): void {
   checkObject(req, 'range request');
   checkKey(req.key);
   checkOptBytes(req.rangeEnd, 'rangeEnd');
   checkOptCount(req.limit, 'limit');
-  checkOptCount(req.revision, 'revision');
+  if (inTxn) checkOptInt(req.revision, 'revision');
+  else checkOptCount(req.revision, 'revision');
   // etcd treats a filter <= 0 as unset, so negative filters are accepted (unlike a negative limit).
   checkOptInt(req.minModRevision, 'minModRevision');
   checkOptInt(req.maxModRevision, 'maxModRevision');
@@ -132,7 +137,7 @@ function checkOp(op: RequestOp, maxOps: number): void {
   const set = members.filter((x) => x !== undefined).length;
   if (set === 0) throw new EngineError('KEY_NOT_FOUND');
   if (set > 1) invalid('a request op must set exactly one of range, put, deleteRange, txn');
-  if (op.range) checkRange(op.range);
+  if (op.range) checkRange(op.range, true);
   else if (op.put) checkPut(op.put);
   else if (op.deleteRange) checkDeleteRange(op.deleteRange);
   else if (op.txn) checkTxnShape(op.txn, maxOps);
@@ -243,6 +248,32 @@ export function checkWatch(req: WatchRequest): KeyInterval {
   const iv = interval(key, toBinOpt(req.rangeEnd));
   if (typeof iv.end === 'string' && iv.end <= iv.start) throw new EngineError('WATCH_RANGE_EMPTY');
   return iv;
+}
+
+/** Validate a Compact request's shape (the revision's place in the history is the backend's check). */
+export function checkCompact(req: CompactRequest): void {
+  checkObject(req, 'compact request');
+  if (typeof req.revision !== 'number' || !Number.isSafeInteger(req.revision) || req.revision < 0)
+    invalid('revision must be a non-negative integer');
+  checkOptBool(req.physical, 'physical');
+}
+
+/** etcd's compaction bounds: at or below the compaction point is compacted, above the current revision is future. */
+export function checkCompactRevision(revision: number, compactRevision: number, current: number): void {
+  if (revision <= compactRevision) throw new EngineError('COMPACTED');
+  if (revision > current) throw new EngineError('FUTURE_REV');
+}
+
+/**
+ * etcd's check of a read revision (apply.go `checkRequestRange`, the same for a top-level Range): 0 reads the latest
+ * revision, above the current one is future, below the compaction point (-1 before any compaction) is compacted. So a
+ * negative revision, which only a Range inside a txn may ask for, reads the latest revision until something is
+ * compacted (or when it is -1 or above).
+ */
+export function checkReadRevision(revision: number, compactRevision: number, current: number): void {
+  if (revision === 0) return;
+  if (revision > current) throw new EngineError('FUTURE_REV');
+  if (revision < compactRevision) throw new EngineError('COMPACTED');
 }
 
 /** Validate a lease grant. */

@@ -14,6 +14,7 @@ import type {
   WatchSink,
   Watcher,
 } from '../engine/contract';
+import { capabilitiesOf, ENGINE_CAPABILITIES, type EngineCapabilities } from '../engine/capabilities';
 import type { FastHistogram, HistogramChild } from './fast-metrics';
 
 /** Labels of the store operation latency histogram. */
@@ -37,6 +38,11 @@ export class InstrumentedEngine implements Engine {
   /** The wrapped engine's backend name. */
   get backend(): string {
     return this.inner.backend;
+  }
+
+  /** The wrapped engine's optional capabilities (maintenance operations are not timed). */
+  get [ENGINE_CAPABILITIES](): EngineCapabilities {
+    return capabilitiesOf(this.inner);
   }
 
   /** Watchers opened through this engine that have not ended yet. */
@@ -106,6 +112,9 @@ export class InstrumentedEngine implements Engine {
   }
   leaseLeases() {
     return this.timed('lease_leases', () => this.inner.leaseLeases());
+  }
+  currentRevision() {
+    return this.inner.currentRevision();
   }
   status() {
     return this.inner.status();

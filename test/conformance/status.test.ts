@@ -34,6 +34,16 @@ describe.each(conformanceBackends)('$name: status and lifecycle', (backend) => {
     expect(await engine.status()).toMatchObject({ header: { revision: 10 }, compactRevision: 6, keys: 3 });
   });
 
+  test('currentRevision: the revision a read would carry, without a write', async () => {
+    const engine = await open();
+    expect(await engine.currentRevision()).toBe(1);
+    await engine.put({ key: b('a'), value: b('1') }); // 2
+    await engine.txn({ compare: [{ key: b('a'), target: 'VERSION', result: 'EQUAL', version: 9 }] }); // no write
+    expect(await engine.currentRevision()).toBe(2);
+    expect(await engine.currentRevision()).toBe((await engine.range({ key: b('a') })).header.revision);
+    expect(await engine.currentRevision()).toBe((await engine.status()).header.revision);
+  });
+
   test('database size grows with data', async () => {
     const engine = await open();
     const before = (await engine.status()).dbSize;
@@ -67,6 +77,7 @@ describe.each(conformanceBackends)('$name: status and lifecycle', (backend) => {
     await expectEngineError(() => engine.range({ key: b('a') }), 'STOPPED');
     await expectEngineError(() => engine.leaseGrant({ ttl: 10 }), 'STOPPED');
     await expectEngineError(() => engine.status(), 'STOPPED');
+    await expectEngineError(() => engine.currentRevision(), 'STOPPED');
     await sleep(50);
     expect(rec.messages.filter((m) => m.type === 'events')).toEqual([]);
   });

@@ -533,6 +533,29 @@ describe.each(conformanceBackends)('$name: txn', (backend) => {
       expect((await engine.range({ key: b('b') })).count).toBe(0);
     });
 
+    test('a negative range revision is checked as etcd does: against the compaction point (-1 before any)', async () => {
+      const engine = await open();
+      await engine.put({ key: b('a'), value: b('1') }); // 2
+      await engine.put({ key: b('a'), value: b('2') }); // 3
+      // -1 is not below "never compacted" (-1): it reads the latest revision.
+      const latest = await engine.txn({ success: [{ range: { key: b('a'), revision: -1 } }] });
+      expect(latest.responses[0].range?.kvs).toEqual([kv('a', '2', 2, 3, 2)]);
+      // -2 is below it, so even an uncompacted store calls it compacted; nothing of the txn is written.
+      await expectEngineError(
+        () => engine.txn({ success: [put('b'), { range: { key: b('a'), revision: -2 } }] }),
+        'COMPACTED',
+      );
+      expect(await currentRevision(engine)).toBe(3);
+      // Once something is compacted every negative revision is below the compaction point.
+      await engine.compact({ revision: 2 });
+      await expectEngineError(
+        () => engine.txn({ success: [{ range: { key: b('a'), revision: -1 } }] }),
+        'COMPACTED',
+      );
+      // Outside a txn a negative revision is a bad argument.
+      await expectEngineError(() => engine.range({ key: b('a'), revision: -1 }), 'INVALID_ARGUMENT');
+    });
+
     test('a put with an unknown lease fails the whole txn; nothing written', async () => {
       const engine = await open();
       await expectEngineError(

@@ -723,6 +723,8 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
     expect(pieces.length).toBeGreaterThan(1);
     expect(pieces.map((m) => m.fragment)).toEqual(pieces.map((_, i) => i < pieces.length - 1));
     expect(pieces.every((m) => m.events.length >= 1 && m.revision === 2)).toBe(true);
+    // Every backend sizes events alike (bytes of key and value plus a fixed overhead): the same split everywhere.
+    expect(pieces.map((m) => m.events.length)).toEqual([2, 2, 2, 2, 2]);
     expect(fragmented.events.map((e) => str(e.kv.key))).toEqual(keys);
     expect(fragmented.events.every((e) => e.kv.value.equals(value))).toBe(true);
     // Without the flag the same revision comes whole.
@@ -749,5 +751,23 @@ describe.each(conformanceBackends)('$name: watch', (backend) => {
     expect(replayed[replayed.length - 1].fragment).toBe(false);
     expect(replayed.every((m) => m.events.length >= 1)).toBe(true);
     expect(replay.events.map((e) => str(e.kv.key))).toEqual([...keys, 'huge', 'small']);
+  });
+
+  test('a sink that throws is detached; the writer and the other watchers go on', async () => {
+    const engine = await open();
+    let calls = 0;
+    const broken = engine.watch({ ...ALL }, () => {
+      calls++;
+      throw new Error('consumer bug');
+    });
+    const healthy = WatchRecorder.start(engine, { ...ALL });
+    await engine.put({ key: b('a'), value: b('1') }); // 2
+    await engine.put({ key: b('a'), value: b('2') }); // 3
+    await healthy.waitForEvents(2);
+    await sleep(50);
+    expect(short(healthy)).toEqual(['PUT a@2', 'PUT a@3']);
+    expect(calls).toBe(1);
+    expect(broken.synced).toBe(false);
+    broken.cancel();
   });
 });

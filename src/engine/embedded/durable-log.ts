@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { LeaseId } from '../contract';
+import { auxMapKey, splitAuxMapKey, WriteThroughAuxStore, type AuxWrite } from '../aux-store';
 import { EngineError } from '../errors';
 import type { Lessor } from '../mvcc/lessor';
 import type { MvccStore, RemovedVersion } from '../mvcc/mvcc-store';
@@ -22,6 +23,7 @@ import { ValueCache } from './value-cache';
  *   key is stored as its SHA-256 (`long` = 1) with the key itself in the value (`longKey`).
  * - `leases`: lease ID (decimal) → granted TTL.
  * - `meta`: `compactRev`.
+ * - `aux`: the aux buckets (auth, alarms; see aux-store.ts), key = bucket name + NUL + key.
  *
  * A revision's entries are issued in one event-loop turn, and lmdb-js commits everything issued in one turn as one
  * transaction, so a revision is on disk whole or not at all. The per-revision `count` is checked on restore
@@ -39,17 +41,32 @@ export class DurableLog {
   readonly marker: string;
   /** Recently read durable values, kept in memory up to a byte bound. */
   readonly cache: ValueCache;
+  /** The aux buckets, in memory and written through to `aux`. */
+  readonly auxStore: WriteThroughAuxStore;
+  private root: RootDatabase;
+  private revs: Database<StoredChange, Buffer>;
+  private leases: Database<number, string>;
+  private meta: Database<number, string>;
+  private aux: Database<Buffer, Buffer>;
+  /** Set while a defragmentation swaps the file: writes issued meanwhile wait for it (see defragment()). */
+  private gate: Promise<void> | undefined;
+  /** The path LMDB opened (its lock file is this + `-lock`): the data file, or the copy a defragment swapped in. */
+  private openedAs: string;
 
   private constructor(
-    private readonly root: RootDatabase,
-    private readonly revs: Database<StoredChange, Buffer>,
-    private readonly leases: Database<number, string>,
-    private readonly meta: Database<number, string>,
+    dbs: Databases,
     private readonly file: string,
     cacheBytes: number,
   ) {
+    ({ root: this.root, revs: this.revs, leases: this.leases, meta: this.meta, aux: this.aux } = dbs);
+    this.openedAs = file;
     this.marker = diskMarker((r) => this.loadValue(r));
     this.cache = new ValueCache(this.marker, cacheBytes);
+    const initial: AuxWrite[] = [];
+    for (const { key, value } of this.aux.getRange()) {
+      initial.push({ ...splitAuxMapKey(Buffer.from(key).toString('latin1')), value: Buffer.from(value) });
+    }
+    this.auxStore = new WriteThroughAuxStore(initial, (writes) => this.writeAux(writes));
   }
 
   /** Load an offloaded value for a read and keep it in the cache (which may decline it). */
@@ -100,20 +117,8 @@ export class DurableLog {
    */
   static open(dir: string, cacheBytes: number): DurableLog {
     fs.mkdirSync(dir, { recursive: true });
-    const file = path.join(dir, 'statecar.mdb');
-    const root = open({
-      path: file,
-      maxDbs: 4,
-      // Resolve commits on visibility and expose `flushed` for durability (see class comment).
-      overlappingSync: true,
-      separateFlushed: true,
-      noSync: false,
-      compression: false,
-    });
-    const revs = root.openDB<StoredChange, Buffer>({ name: 'revs', keyEncoding: 'binary' });
-    const leases = root.openDB<number, string>({ name: 'leases' });
-    const meta = root.openDB<number, string>({ name: 'meta' });
-    return new DurableLog(root, revs, leases, meta, file, cacheBytes);
+    const file = path.join(dir, DATA_FILE);
+    return new DurableLog(openDatabases(file), file, cacheBytes);
   }
 
   /**
@@ -138,7 +143,7 @@ export class DurableLog {
         return false;
       }
       for (const { key, value } of group) {
-        const [, , val, createRev, version, lease, longKey] = value;
+        const [sub, , val, createRev, version, lease, longKey] = value;
         // Values stay on disk (first changes of a key in their revision; see offload()).
         const onDisk = val !== null && val.length > 0 && key[8] >> 1 === 0;
         store.restore(
@@ -151,6 +156,8 @@ export class DurableLog {
             lease: lease === 0 ? NO_LEASE : BigInt(lease),
           },
           groupRev >= compactRev,
+          // Positions within partly compacted revisions can no longer be counted in memory (Hash, snapshots).
+          groupRev <= compactRev ? sub : 0,
         );
         changes++;
       }
@@ -183,6 +190,7 @@ export class DurableLog {
 
   /** Persist one revision's changes (and anything `alsoWrite` adds in the same transaction). */
   writeRevision(rev: number, changes: Rec[], alsoWrite?: () => Promise<void> | void): Promise<void> {
+    if (this.gate) return this.gate.then(() => this.writeRevision(rev, changes, alsoWrite));
     let last: Promise<boolean> | undefined;
     const n = changes.length;
     // Occurrence of each change among the changes of the same key in this revision (almost always 0).
@@ -191,16 +199,7 @@ export class DurableLog {
       changes.forEach((r, sub) => {
         const occurrence = seen?.get(r.key) ?? 0;
         seen?.set(r.key, occurrence + 1);
-        const stored: StoredChange = [
-          sub,
-          n,
-          r.value,
-          r.createRev,
-          r.version,
-          r.lease === NO_LEASE ? 0 : r.lease.toString(),
-        ];
-        if (r.key.length > MAX_INLINE_KEY) stored.push(r.key);
-        last = this.revs.put(revKey(rev, r.key, occurrence), stored);
+        last = this.revs.put(revKey(rev, r.key, occurrence), storedChange(r, sub, n));
       });
     } catch (err) {
       // lmdb-js validates synchronously; turn that into a failed write rather than an exception mid-commit.
@@ -213,19 +212,120 @@ export class DurableLog {
 
   /** Persist a granted lease. */
   writeLease(id: LeaseId, ttl: number): Promise<void> {
+    if (this.gate) return this.gate.then(() => this.writeLease(id, ttl));
     return this.flushed(this.leases.put(id.toString(), ttl));
   }
 
   /** Queue the removal of a lease; call inside the same turn as the revision that deletes its keys. */
   removeLease(id: LeaseId): Promise<void> {
+    if (this.gate) return this.gate.then(() => this.removeLease(id));
     return this.flushed(this.leases.remove(id.toString()));
   }
 
   /** Persist a compaction: the compact revision and the removal of every version it dropped, in one transaction. */
   writeCompaction(rev: number, removed: RemovedVersion[]): Promise<void> {
+    if (this.gate) return this.gate.then(() => this.writeCompaction(rev, removed));
     this.cache.drop(removed.map((x) => x.rec));
     for (const { rec, occurrence } of removed) void this.revs.remove(revKey(rec.modRev, rec.key, occurrence));
     return this.flushed(this.meta.put('compactRev', rev));
+  }
+
+  /** Persist aux bucket writes in one transaction. */
+  private writeAux(writes: AuxWrite[]): Promise<void> {
+    if (this.gate) return this.gate.then(() => this.writeAux(writes));
+    let last: Promise<boolean> | undefined;
+    try {
+      for (const w of writes) {
+        const k = Buffer.from(auxMapKey(w.bucket, w.key), 'latin1');
+        last = w.value === null ? this.aux.remove(k) : this.aux.put(k, w.value);
+      }
+    } catch (err) {
+      return this.flushed(Promise.reject(err as Error));
+    }
+    return this.flushed(last);
+  }
+
+  /**
+   * Persist one revision of a restored store as it was: positions (`sub`) and the revision's change count are
+   * given, not renumbered, because a compacted revision keeps only some of its changes.
+   */
+  writeRestoredRevision(
+    rev: number,
+    changes: Array<{ rec: Omit<Rec, 'prev'>; sub: number }>,
+    count: number,
+  ): Promise<void> {
+    let last: Promise<boolean> | undefined;
+    const seen = new Map<string, number>();
+    for (const { rec, sub } of changes) {
+      const occurrence = seen.get(rec.key) ?? 0;
+      seen.set(rec.key, occurrence + 1);
+      last = this.revs.put(revKey(rev, rec.key, occurrence), storedChange(rec, sub, count));
+    }
+    return this.flushed(last);
+  }
+
+  /**
+   * Pin the durable state as it is now, for a snapshot: `read` gives the value of an offloaded version from that
+   * state whatever is written, compacted or defragmented afterwards, until `release`.
+   */
+  pinReads(): { read(r: Rec): string | null; release(): void } {
+    const db = this.revs;
+    const transaction = db.useReadTransaction();
+    let released = false;
+    return {
+      read: (r) => {
+        const value = r.value;
+        if (value !== this.marker) return value;
+        const stored = db.get(revKey(r.modRev, r.key, 0), { transaction });
+        if (typeof stored?.[2] !== 'string') {
+          throw new EngineError(
+            'INTERNAL',
+            `etcdserver: value of revision ${r.modRev} missing from the snapshot`,
+          );
+        }
+        return stored[2];
+      },
+      release: () => {
+        if (!released) transaction.done();
+        released = true;
+      },
+    };
+  }
+
+  /**
+   * Rewrite the file without its free pages (LMDB's compacting copy), then serve from the copy. Writes issued while
+   * the copy is made wait and go to the copy; reads go on from the old file until the synchronous swap.
+   */
+  async defragment(): Promise<void> {
+    if (this.gate) return this.gate;
+    let openGate!: () => void;
+    this.gate = new Promise<void>((resolve) => (openGate = resolve));
+    // A fresh name each time: LMDB keys its lock file on the opened path, and the live one is still in use.
+    const tmp = `${this.file}.defrag-${process.pid}-${++defragments}`;
+    try {
+      await this.root.flushed;
+      fs.rmSync(tmp, { force: true });
+      await this.root.backup(tmp, true);
+      const old = this.root;
+      const oldLock = `${this.openedAs}-lock`;
+      const next = openDatabases(tmp);
+      fs.renameSync(tmp, this.file);
+      ({ root: this.root, revs: this.revs, leases: this.leases, meta: this.meta, aux: this.aux } = next);
+      this.openedAs = tmp;
+      // Pinned snapshots still read the old file; LMDB closes it once they are done.
+      void old
+        .close()
+        .then(() => fs.rmSync(oldLock, { force: true }))
+        .catch(() => undefined);
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      throw new EngineError('INTERNAL', `etcdserver: defragment failed: ${(err as Error).message}`, {
+        cause: err,
+      });
+    } finally {
+      this.gate = undefined;
+      openGate();
+    }
   }
 
   /** File size and bytes in use. */
@@ -249,9 +349,11 @@ export class DurableLog {
 
   /** Wait for everything written so far to be durable, then close. */
   async close(): Promise<void> {
+    if (this.gate) await this.gate;
     await this.root.flushed;
     dropDiskMarker(this.marker);
     await this.root.close();
+    if (this.openedAs !== this.file) fs.rmSync(`${this.openedAs}-lock`, { force: true });
   }
 
   private async flushed(p: Promise<boolean> | undefined): Promise<void> {
@@ -269,11 +371,57 @@ export class DurableLog {
   }
 }
 
+let defragments = 0;
+
+/** The LMDB file inside a data directory. */
+export const DATA_FILE = 'statecar.mdb';
+
+interface Databases {
+  root: RootDatabase;
+  revs: Database<StoredChange, Buffer>;
+  leases: Database<number, string>;
+  meta: Database<number, string>;
+  aux: Database<Buffer, Buffer>;
+}
+
+function openDatabases(file: string): Databases {
+  const root = open({
+    path: file,
+    maxDbs: 4,
+    // Resolve commits on visibility and expose `flushed` for durability (see class comment).
+    overlappingSync: true,
+    separateFlushed: true,
+    noSync: false,
+    compression: false,
+  });
+  return {
+    root,
+    revs: root.openDB<StoredChange, Buffer>({ name: 'revs', keyEncoding: 'binary' }),
+    leases: root.openDB<number, string>({ name: 'leases' }),
+    meta: root.openDB<number, string>({ name: 'meta' }),
+    aux: root.openDB<Buffer, Buffer>({ name: 'aux', keyEncoding: 'binary', encoding: 'binary' }),
+  };
+}
+
 /** `[sub, count, value|null, createRev, version, lease (0 or decimal string), longKey?]`. */
 type StoredChange = [number, number, string | null, number, number, number | string, string?];
 
 /** Keys up to this many bytes are stored inline in the LMDB key (LMDB's limit is 1978 with the 9-byte prefix). */
 const MAX_INLINE_KEY = 1024;
+
+/** The stored form of one change at position `sub` of a revision with `count` changes. */
+function storedChange(r: Omit<Rec, 'prev'>, sub: number, count: number): StoredChange {
+  const stored: StoredChange = [
+    sub,
+    count,
+    r.value,
+    r.createRev,
+    r.version,
+    r.lease === NO_LEASE ? 0 : r.lease.toString(),
+  ];
+  if (r.key.length > MAX_INLINE_KEY) stored.push(r.key);
+  return stored;
+}
 
 function revKey(rev: number, key: string, occurrence = 0): Buffer {
   const long = key.length > MAX_INLINE_KEY;

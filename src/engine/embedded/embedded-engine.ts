@@ -5,9 +5,8 @@ import type {
   DeleteRangeResponse,
   Engine,
   EngineHealth,
-  LeaseGrantRequest,
-  LeaseGrantResponse,
   LeaseId,
+  LeaseGrantResponse,
   LeaseKeepAliveResponse,
   LeaseLeasesResponse,
   LeaseRevokeResponse,
@@ -19,46 +18,42 @@ import type {
   StatusResponse,
   TxnRequest,
   TxnResponse,
-  WatchRequest,
-  WatchSink,
-  Watcher,
 } from '../contract';
+import { EngineShell, type EngineBackend } from '../engine-shell';
 import { EngineError } from '../errors';
 import { fromBin } from '../key-range';
 import {
   embeddedEngineOptionsSchema,
+  parseEngineOptions,
   type EmbeddedEngineOptions,
   type EmbeddedEngineOptionsInput,
 } from '../options';
 import { Lessor, type Lease } from '../mvcc/lessor';
 import { MvccStore, type WriteBatch } from '../mvcc/mvcc-store';
-import { WatchHub } from '../mvcc/watch-hub';
+import { REC_CHANGES, type Rec } from '../mvcc/record';
 import { AutoCompactor } from '../auto-compactor';
-import {
-  checkDeleteRange,
-  checkLeaseGrant,
-  checkLeaseId,
-  checkPut,
-  checkRange,
-  checkTxn,
-  checkWatch,
-} from '../validate';
+import { checkCompactRevision } from '../validate';
+import { WatchFanout } from '../watch-fanout';
+import type { FeedRevision, HistoryRequest, HistoryResult, WatchSource } from '../watch-feed';
 import { DurableLog } from './durable-log';
+import { AuxAlarmStore } from '../alarms';
+import { MemoryAuxStore } from '../aux-store';
+import { ENGINE_CAPABILITIES, type EngineCapabilities } from '../capabilities';
+import { quotaBytesOf, SpaceQuota } from '../space-quota';
+import { embeddedCapabilities } from './embedded-capabilities';
 
 /**
  * Create the embedded engine: in memory (no `dataDir`, component type `state.in-memory`) or durable on disk under
  * `dataDir` (component type `state.embedded`), restoring the exact history from the compaction point on.
  */
 export async function createEmbeddedEngine(input: EmbeddedEngineOptionsInput = {}): Promise<Engine> {
-  const parsed = embeddedEngineOptionsSchema.safeParse(input);
-  if (!parsed.success) {
-    const issues = parsed.error.issues
-      .map((i) => `${i.path.join('.') || 'options'}: ${i.message}`)
-      .join('; ');
-    throw new EngineError('INVALID_ARGUMENT', `invalid embedded engine options: ${issues}`);
-  }
-  return EmbeddedEngine.open(parsed.data);
+  const opts = parseEngineOptions(embeddedEngineOptionsSchema, input, 'embedded');
+  const log = opts.dataDir ? DurableLog.open(opts.dataDir, opts.valueCacheBytes) : undefined;
+  return new EngineShell(new EmbeddedBackend(opts, log), opts);
 }
+
+/** Versions a catching-up watcher may read per turn of the event loop, so a long replay never stalls writers. */
+const REPLAY_SCAN_PER_TURN = 20_000;
 
 interface PendingCommit {
   rev: number;
@@ -69,48 +64,54 @@ interface PendingCommit {
 }
 
 /**
- * The embedded backend: {@link MvccStore} + {@link Lessor} + {@link WatchHub}, and in durable mode a
- * {@link DurableLog}.
+ * The embedded backend: {@link MvccStore} + {@link Lessor}, a {@link WatchFanout} fed with every revision as it
+ * becomes visible, and in durable mode a {@link DurableLog}.
  *
  * Durability and visibility: a write is applied to the in-memory store at once (so later writes compare against it),
  * but it becomes visible to readers and watchers only when it and every earlier revision are on disk; reads are
  * served at that visible revision. Nobody can therefore observe a revision that a crash could take back, and
  * revisions are never reused after a restart. In memory mode the visible revision is simply the current one.
  */
-export class EmbeddedEngine implements Engine {
+class EmbeddedBackend implements EngineBackend, WatchSource<Rec> {
   readonly backend: string;
+  readonly codec = REC_CHANGES;
+  readonly fanout: WatchFanout<Rec>;
   private readonly lessor: Lessor;
   private readonly store: MvccStore;
-  private readonly hub: WatchHub;
   private visible: number;
   private readonly pending: PendingCommit[] = [];
   private waiters: Array<{ rev: number; resolve: () => void }> = [];
-  private failure: EngineError | undefined;
+  private failed: EngineError | undefined;
   private draining = false;
   private closed = false;
   private readonly leaseTimer: NodeJS.Timeout;
   private readonly compactor: AutoCompactor | undefined;
+  private readonly quota: SpaceQuota;
+  /** Optional capabilities: aux buckets, alarms, snapshots, hashing, defragmentation (capabilities.ts). */
+  readonly [ENGINE_CAPABILITIES]: EngineCapabilities;
 
-  private constructor(
-    private readonly opts: EmbeddedEngineOptions,
+  constructor(
+    opts: EmbeddedEngineOptions,
     private readonly log: DurableLog | undefined,
   ) {
     this.backend = log ? 'embedded' : 'memory';
-    this.lessor = new Lessor(opts.minLeaseTtl);
+    this.lessor = new Lessor();
     this.store = new MvccStore(this.lessor);
     if (log) log.restore(this.store, this.lessor, Date.now());
     this.visible = this.store.currentRev;
-    this.hub = new WatchHub(
-      {
-        visibleRev: () => this.visible,
-        compactRev: () => this.store.compactRev,
-        history: (from, to, visit) => this.store.history(from, to, visit),
-      },
-      {
-        progressNotifyIntervalMs: opts.progressNotifyIntervalMs,
-        maxWatchResponseBytes: opts.maxWatchResponseBytes,
-      },
-    );
+    this.fanout = new WatchFanout(this, opts);
+    this.fanout.progress(this.visible);
+    const aux = log?.auxStore ?? new MemoryAuxStore();
+    const alarms = new AuxAlarmStore(aux);
+    this.quota = new SpaceQuota(alarms, quotaBytesOf(opts.quotaBackendBytes), () => this.sizes().dbSize);
+    this[ENGINE_CAPABILITIES] = embeddedCapabilities({
+      store: this.store,
+      lessor: this.lessor,
+      aux,
+      alarms,
+      visibleRev: () => this.visible,
+      log,
+    });
     this.leaseTimer = setInterval(() => void this.expireLeases(), opts.leaseCheckIntervalMs);
     this.leaseTimer.unref();
     if (opts.retentionRevisions > 0 || opts.retentionMs > 0) {
@@ -121,31 +122,25 @@ export class EmbeddedEngine implements Engine {
           intervalMs: opts.compactionIntervalMs,
         },
         () => ({ current: this.visible, compacted: this.store.compactRev }),
-        (rev) => this.compact({ revision: rev }).then(() => undefined),
+        async (rev) => {
+          if (this.failed === undefined) await this.compact({ revision: rev });
+        },
       );
     }
-  }
-
-  /** Open the engine, restoring from disk when durable. */
-  static async open(opts: EmbeddedEngineOptions): Promise<EmbeddedEngine> {
-    const log = opts.dataDir ? DurableLog.open(opts.dataDir, opts.valueCacheBytes) : undefined;
-    return new EmbeddedEngine(opts, log);
   }
 
   // -------------------------------------------------------------------------------------------------------------
   // KV
 
   async range(req: RangeRequest): Promise<RangeResponse> {
-    this.ensureOpen();
-    checkRange(req);
     const vis = this.visible;
     this.store.checkReadRevision(req.revision ?? 0, vis);
     return this.store.range(req, vis, vis);
   }
 
   async put(req: PutRequest): Promise<PutResponse> {
-    this.ensureOpen();
-    checkPut(req);
+    const quota = this.quota.checkPut(req);
+    if (quota) await quota;
     this.store.checkPut(req);
     const w = this.store.begin();
     const res = this.store.put(w, req);
@@ -155,8 +150,6 @@ export class EmbeddedEngine implements Engine {
   }
 
   async deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
-    this.ensureOpen();
-    checkDeleteRange(req);
     const preRev = this.store.currentRev;
     const w = this.store.begin();
     const res = this.store.deleteRange(w, req, preRev);
@@ -166,8 +159,8 @@ export class EmbeddedEngine implements Engine {
   }
 
   async txn(req: TxnRequest): Promise<TxnResponse> {
-    this.ensureOpen();
-    checkTxn(req, this.opts.maxTxnOps);
+    const quota = this.quota.checkTxn(req);
+    if (quota) await quota;
     const preRev = this.store.currentRev;
     const path = this.store.planTxn(req, preRev);
     const w = this.store.begin();
@@ -178,40 +171,53 @@ export class EmbeddedEngine implements Engine {
   }
 
   async compact(req: CompactRequest): Promise<CompactResponse> {
-    this.ensureOpen();
-    if (typeof req !== 'object' || req === null || !Number.isSafeInteger(req.revision) || req.revision < 0) {
-      throw new EngineError(
-        'INVALID_ARGUMENT',
-        'etcdserver: invalid argument: revision must be a non-negative integer',
-      );
-    }
-    if (req.revision <= this.store.compactRev) throw new EngineError('COMPACTED');
-    if (req.revision > this.visible) throw new EngineError('FUTURE_REV');
+    checkCompactRevision(req.revision, this.store.compactRev, this.visible);
     const { removed } = this.store.compact(req.revision);
-    this.hub.onCompacted(req.revision);
+    this.fanout.compacted(req.revision);
     if (this.log) await this.guard(this.log.writeCompaction(req.revision, removed));
     return { header: { revision: this.visible } };
   }
 
   // -------------------------------------------------------------------------------------------------------------
-  // Watch
+  // Watch source
 
-  watch(req: WatchRequest, sink: WatchSink): Watcher {
-    this.ensureOpen();
-    const iv = checkWatch(req);
-    if (typeof sink !== 'function')
-      throw new EngineError('INVALID_ARGUMENT', 'etcdserver: invalid argument: sink must be a function');
-    return this.hub.watch(req, iv, sink);
+  knownRevision(): number {
+    return this.visible;
+  }
+
+  /** History from the in-memory window, at most REPLAY_SCAN_PER_TURN versions per read, whole revisions. */
+  readHistory(req: HistoryRequest): HistoryResult<Rec> {
+    if (req.from < this.store.compactRev) return { compactRevision: this.store.compactRev };
+    const revisions: FeedRevision<Rec>[] = [];
+    let changes: Rec[] = [];
+    let rev = 0;
+    let scanned = 0;
+    let upto = req.to;
+    this.store.history(req.from, req.to, (r) => {
+      if (r.modRev !== rev) {
+        if (scanned >= REPLAY_SCAN_PER_TURN) {
+          upto = rev;
+          return false;
+        }
+        rev = r.modRev;
+        changes = [];
+        revisions.push({ revision: rev, changes, prevKv: true });
+      }
+      changes.push(r);
+      scanned++;
+      return true;
+    });
+    return { revisions, upto };
   }
 
   // -------------------------------------------------------------------------------------------------------------
   // Leases
 
-  async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
-    this.ensureOpen();
-    checkLeaseGrant(req);
-    const ttl = this.lessor.clampTtl(req.ttl);
-    const id = req.id !== undefined && req.id !== 0n ? req.id : this.lessor.newId();
+  async leaseGrant(req: { ttl: number; id: LeaseId }): Promise<LeaseGrantResponse> {
+    const quota = this.quota.checkLeaseGrant();
+    if (quota) await quota;
+    const ttl = req.ttl;
+    const id = req.id !== 0n ? req.id : this.lessor.newId();
     if (this.lessor.exists(id)) throw new EngineError('LEASE_EXISTS');
     this.lessor.add(id, ttl, Date.now());
     if (this.log) await this.guard(this.log.writeLease(id, ttl));
@@ -219,16 +225,12 @@ export class EmbeddedEngine implements Engine {
   }
 
   async leaseRevoke(id: LeaseId): Promise<LeaseRevokeResponse> {
-    this.ensureOpen();
-    checkLeaseId(id, 'id');
     const lease = this.lessor.get(id);
     if (lease === undefined) throw new EngineError('LEASE_NOT_FOUND');
     return { header: { revision: await this.revoke(lease) } };
   }
 
   async leaseKeepAlive(id: LeaseId): Promise<LeaseKeepAliveResponse> {
-    this.ensureOpen();
-    checkLeaseId(id, 'id');
     const header = { revision: this.visible };
     const now = Date.now();
     const lease = this.lessor.get(id);
@@ -242,9 +244,7 @@ export class EmbeddedEngine implements Engine {
     return { header, id, ttl: lease.ttl };
   }
 
-  async leaseTimeToLive(id: LeaseId, keys = false): Promise<LeaseTimeToLiveResponse> {
-    this.ensureOpen();
-    checkLeaseId(id, 'id');
+  async leaseTimeToLive(id: LeaseId, keys: boolean): Promise<LeaseTimeToLiveResponse> {
     const header = { revision: this.visible };
     const lease = this.lessor.get(id);
     if (lease === undefined) return { header, id, ttl: -1, grantedTtl: 0, keys: [] };
@@ -253,7 +253,6 @@ export class EmbeddedEngine implements Engine {
   }
 
   async leaseLeases(): Promise<LeaseLeasesResponse> {
-    this.ensureOpen();
     return { header: { revision: this.visible }, leases: this.lessor.list().map((l) => l.id) };
   }
 
@@ -275,7 +274,7 @@ export class EmbeddedEngine implements Engine {
   }
 
   private async expireLeases(): Promise<void> {
-    if (this.closed || this.failure) return;
+    if (this.closed || this.failed) return;
     for (const lease of this.lessor.expired(Date.now())) {
       try {
         await this.revoke(lease);
@@ -288,13 +287,12 @@ export class EmbeddedEngine implements Engine {
   // -------------------------------------------------------------------------------------------------------------
   // Status and lifecycle
 
+  async currentRevision(): Promise<number> {
+    return this.visible;
+  }
+
   async status(): Promise<StatusResponse> {
-    this.ensureOpen();
-    const sizes = this.log?.sizes() ?? {
-      // An estimate for memory mode: ~200 bytes of bookkeeping per version plus the index.
-      dbSize: this.store.historySize * 200 + this.store.liveKeys * 200,
-      dbSizeInUse: this.store.historySize * 200 + this.store.liveKeys * 200,
-    };
+    const sizes = this.sizes();
     return {
       header: { revision: this.visible },
       compactRevision: Math.max(0, this.store.compactRev),
@@ -305,28 +303,30 @@ export class EmbeddedEngine implements Engine {
     };
   }
 
+  /** Store size: the file for durable stores, an estimate in memory (~200 bytes per version plus the index). */
+  private sizes(): { dbSize: number; dbSizeInUse: number } {
+    if (this.log) return this.log.sizes();
+    const estimate = this.store.historySize * 200 + this.store.liveKeys * 200;
+    return { dbSize: estimate, dbSizeInUse: estimate };
+  }
+
   health(): EngineHealth {
-    if (this.closed) return { ready: false, reason: 'engine closed' };
-    if (this.failure) return { ready: false, reason: this.failure.message };
     return { ready: true };
   }
 
+  failure(): EngineError | undefined {
+    return this.failed;
+  }
+
   async close(): Promise<void> {
-    if (this.closed) return;
     this.closed = true;
     clearInterval(this.leaseTimer);
     this.compactor?.stop();
-    this.hub.close('etcdserver: server stopped');
     if (this.log) await this.log.close();
   }
 
   // -------------------------------------------------------------------------------------------------------------
   // Commit pipeline
-
-  private ensureOpen(): void {
-    if (this.closed) throw new EngineError('STOPPED');
-    if (this.failure) throw this.failure;
-  }
 
   /**
    * Make a finished write batch durable and visible, in revision order. A batch without changes still waits until
@@ -367,7 +367,9 @@ export class EmbeddedEngine implements Engine {
       while (this.pending.length > 0 && this.pending[0].done) {
         const e = this.pending.shift()!;
         this.visible = e.rev;
-        this.hub.notify(e.rev, e.batch.changes);
+        if (this.fanout.watching)
+          this.fanout.publish({ revision: e.rev, changes: e.batch.changes, prevKv: true });
+        else this.fanout.progress(e.rev);
         // Durable now, and the live watchers have their events: the values can live on disk only.
         this.log?.offload(e.batch.changes);
       }
@@ -391,13 +393,13 @@ export class EmbeddedEngine implements Engine {
     try {
       await p;
     } catch (err) {
-      this.failure =
+      this.failed =
         err instanceof EngineError
           ? err
           : new EngineError('INTERNAL', `etcdserver: ${(err as Error).message}`);
       for (const x of this.waiters) x.resolve();
       this.waiters = [];
-      throw this.failure;
+      throw this.failed;
     }
   }
 }

@@ -22,8 +22,6 @@ export class Lessor implements LeaseKeys {
   /** High bits of generated IDs: a per-process random "member" tag, as etcd's 2-byte member ID. */
   private readonly member = BigInt(randomInt(1, 0x7fff));
 
-  constructor(private readonly minTtl: number) {}
-
   exists(id: LeaseId): boolean {
     return this.leases.has(id);
   }
@@ -34,11 +32,6 @@ export class Lessor implements LeaseKeys {
 
   get size(): number {
     return this.leases.size;
-  }
-
-  /** Clamp a requested TTL to the minimum (etcd raises short TTLs, it does not reject them). */
-  clampTtl(ttl: number): number {
-    return Math.max(ttl, this.minTtl);
   }
 
   /**

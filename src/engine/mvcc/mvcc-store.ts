@@ -15,9 +15,11 @@ import type {
 } from '../contract';
 import { EngineError } from '../errors';
 import { interval, toBin, type KeyInterval } from '../key-range';
-import { effectiveSort, hasRevisionFilters, passesRevisionFilters, rangeFetchLimit } from '../range-rules';
+import { finishRange } from '../range-finisher';
+import { passesRevisionFilters, rangeFetchLimit } from '../range-rules';
+import { checkReadRevision } from '../validate';
 import { KeyIndex } from './key-index';
-import { NO_LEASE, Rec, toKeyValue, valueOf, visibleAt } from './record';
+import { NO_LEASE, Rec, REC_ROWS, toKeyValue, valueOf, visibleAt } from './record';
 
 /** What the store needs from the lease keeper: existence checks and key attachment bookkeeping. */
 export interface LeaseKeys {
@@ -73,6 +75,12 @@ export class MvccStore {
   currentRev = 1;
   /** Compaction point; -1 before any compaction (etcd's `compactMainRev`). */
   compactRev = -1;
+  /**
+   * Position within its revision (etcd's sub revision) of kept versions at or below the compaction point whose
+   * position is not 0: their revision's other changes are gone from {@link log}, so it can no longer be counted
+   * there. Only Hash, HashKV and snapshots read it (stored-versions.ts).
+   */
+  private readonly compactedSubs = new WeakMap<Rec, number>();
 
   constructor(private readonly leases: LeaseKeys) {}
 
@@ -91,22 +99,17 @@ export class MvccStore {
 
   /** Throw etcd's compacted / future errors for a read at `rev` (0 = latest) against `upTo`. */
   checkReadRevision(rev: number, upTo: number): void {
-    if (rev > upTo) throw new EngineError('FUTURE_REV');
-    if (rev > 0 && rev < this.compactRev) throw new EngineError('COMPACTED');
+    checkReadRevision(rev, this.compactRev, upTo);
   }
 
   /** Range evaluation in etcd's order (apply.go `Range`), reading the state at `atRev`. */
   range(req: RangeRequest, atRev: number, headerRev: number): RangeResponse {
     const rev = req.revision && req.revision > 0 ? req.revision : atRev;
     if (req.rangeEnd === undefined || req.rangeEnd.length === 0) return this.get(req, rev, headerRev);
-    const limit = req.limit ?? 0;
     const iv = interval(toBin(req.key), req.rangeEnd && toBin(req.rangeEnd));
-    const sort = effectiveSort(req);
-    const filtered = hasRevisionFilters(req);
     // Count always covers the whole range; the versions themselves only as far as rangeFetchLimit says.
     const fetchLimit = rangeFetchLimit(req) || Infinity;
-
-    let recs: Rec[] = [];
+    const recs: Rec[] = [];
     let count = 0;
     if (iv.end === null || (iv.end !== undefined && iv.end > iv.start)) {
       this.tree.forRange(iv.start, iv.end, (_k, latest) => {
@@ -116,18 +119,7 @@ export class MvccStore {
         if (recs.length < fetchLimit) recs.push(r);
       });
     }
-
-    if (req.countOnly) return { header: { revision: headerRev }, kvs: EMPTY_KVS, more: false, count };
-
-    if (filtered) recs = recs.filter((r) => passesRevisionFilters(req, r.modRev, r.createRev));
-    if (sort) sortRecs(recs, sort.target, sort.descend);
-    let more = false;
-    if (limit > 0 && recs.length > limit) {
-      recs = recs.slice(0, limit);
-      more = true;
-    }
-    const kvs = recs.map((r) => toKeyValue(r, req.keysOnly === true));
-    return { header: { revision: headerRev }, kvs, more, count };
+    return finishRange(req, recs, count, headerRev, REC_ROWS);
   }
 
   /**
@@ -163,11 +155,6 @@ export class MvccStore {
   latestLive(key: string): Rec | null {
     const r = this.tree.get(key);
     return r !== undefined && r.value !== null ? r : null;
-  }
-
-  /** The newest version of a key at or below `rev` (for watch prev_kv on replay). */
-  versionAt(key: string, rev: number): Rec | null {
-    return visibleAt(this.tree.get(key), rev);
   }
 
   /**
@@ -343,6 +330,7 @@ export class MvccStore {
     const log = this.log;
     let j = 0;
     while (j < log.length && log[j].modRev <= rev) j++;
+    const subs = this.subsOf(j);
     const seen = new Set<string>();
     for (let i = 0; i < j; i++) {
       const key = log[i].key;
@@ -354,6 +342,9 @@ export class MvccStore {
     // (a tombstone at `rev`, or a put superseded within revision `rev`).
     const gone = new Set<Rec>();
     for (const x of removed) if (x.rec.modRev === rev) gone.add(x.rec);
+    const dropped = new Set<Rec>(removed.map((x) => x.rec));
+    for (let i = 0; i < j; i++)
+      if (subs[i] > 0 && !dropped.has(log[i])) this.compactedSubs.set(log[i], subs[i]);
     const keep: Rec[] = [];
     for (let i = 0; i < j; i++) {
       const r = log[i];
@@ -391,13 +382,64 @@ export class MvccStore {
     }
   }
 
+  /** Sub revisions of the first `n` log entries (entries at the compaction point keep their recorded one). */
+  private subsOf(n: number): number[] {
+    const subs = new Array<number>(n);
+    let groupStart = 0;
+    for (let i = 0; i < n; i++) {
+      const r = this.log[i];
+      if (i > 0 && this.log[i - 1].modRev !== r.modRev) groupStart = i;
+      subs[i] = r.modRev <= this.compactRev ? (this.compactedSubs.get(r) ?? 0) : i - groupStart;
+    }
+    return subs;
+  }
+
+  /**
+   * Every stored version up to revision `upTo` in etcd's (revision, sub revision) order, with its sub revision:
+   * what etcd's `key` bucket holds. Kept versions below the compaction point come first (one per key, found at the
+   * end of each key's chain), then the history window.
+   */
+  storedVersions(upTo: number, visit: (rec: Rec, sub: number) => void): void {
+    const old: Array<{ rec: Rec; sub: number }> = [];
+    this.tree.forRange('', null, (_k, latest) => {
+      let r = latest;
+      while (r.prev !== null) r = r.prev;
+      if (r.modRev < this.compactRev && r.modRev <= upTo)
+        old.push({ rec: r, sub: this.compactedSubs.get(r) ?? 0 });
+    });
+    old.sort((a, b) => a.rec.modRev - b.rec.modRev || a.sub - b.sub);
+    for (const o of old) visit(o.rec, o.sub);
+    let end = 0;
+    while (end < this.log.length && this.log[end].modRev <= upTo) end++;
+    const subs = this.subsOf(end);
+    for (let i = 0; i < end; i++) visit(this.log[i], subs[i]);
+  }
+
+  /** The newest live version of a key (binary string) at or below `rev`, or null. */
+  liveAt(key: string, rev: number): Rec | null {
+    return visibleAt(this.tree.get(key), rev);
+  }
+
+  /** Whether any key is live at `rev`. */
+  anyLiveAt(rev: number): boolean {
+    let found = false;
+    this.tree.forRange('', null, (_k, latest) => {
+      if (!found && visibleAt(latest, rev) !== null) found = true;
+    });
+    return found;
+  }
+
   // -------------------------------------------------------------------------------------------------------------
   // Restore
 
-  /** Re-insert a version read back from disk (in revision order); `inWindow` = still in the watch history. */
-  restore(rec: Omit<Rec, 'prev'>, inWindow: boolean): Rec {
+  /**
+   * Re-insert a version read back from disk (in revision order); `inWindow` = still in the watch history. `sub` is
+   * its position in its revision, given for versions at or below the compaction point (see compactedSubs).
+   */
+  restore(rec: Omit<Rec, 'prev'>, inWindow: boolean, sub = 0): Rec {
     const cur = this.tree.get(rec.key) ?? null;
     const r = new Rec(rec.key, rec.value, rec.modRev, rec.createRev, rec.version, rec.lease, cur);
+    if (sub > 0) this.compactedSubs.set(r, sub);
     this.tree.set(rec.key, r);
     const wasLive = cur !== null && cur.value !== null;
     if (r.value !== null && !wasLive) this.live++;
@@ -412,28 +454,6 @@ export class MvccStore {
 
 function cmp<T>(a: T, b: T): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function sortRecs(recs: Rec[], target: string, descend: boolean): void {
-  const field = (r: Rec): number | string => {
-    switch (target) {
-      case 'VERSION':
-        return r.version;
-      case 'CREATE':
-        return r.createRev;
-      case 'MOD':
-        return r.modRev;
-      case 'VALUE':
-        return valueOf(r) ?? '';
-      default:
-        return r.key;
-    }
-  };
-  // Sort keys computed once per version (a VALUE sort may otherwise load an offloaded value per comparison).
-  // Stable sort, so ties keep key order.
-  const keyed = recs.map((r) => ({ r, k: field(r) }));
-  keyed.sort((a, b) => (descend ? -cmp(a.k, b.k) : cmp(a.k, b.k)));
-  for (let i = 0; i < recs.length; i++) recs[i] = keyed[i].r;
 }
 
 /** etcd `compareKV`: `stored <result> given`; a null record is the zero KeyValue. */

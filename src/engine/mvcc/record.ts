@@ -1,5 +1,7 @@
-import type { KeyValue, LeaseId } from '../contract';
+import type { KeyValue, LeaseId, WatchEvent } from '../contract';
 import { fromBin } from '../key-range';
+import type { RangeRows } from '../range-finisher';
+import type { ChangeCodec } from '../watch-feed';
 
 /** Shared "no lease" value, so unleased records do not each carry a BigInt. */
 export const NO_LEASE: LeaseId = 0n;
@@ -88,3 +90,34 @@ export function tombstoneKeyValue(r: Rec): KeyValue {
     lease: NO_LEASE,
   };
 }
+
+/** How the range finisher reads versions (keys and values as binary strings, which compare byte-wise). */
+export const REC_ROWS: RangeRows<Rec> = {
+  key: (r) => r.key,
+  value: (r) => valueOf(r) ?? '',
+  version: (r) => r.version,
+  createRevision: (r) => r.createRev,
+  modRevision: (r) => r.modRev,
+  toKeyValue: (r, keysOnly) => toKeyValue(r, keysOnly),
+};
+
+/** How the watch fan-out reads versions: each one is a change (a put, or a tombstone for a delete). */
+export const REC_CHANGES: ChangeCodec<Rec> = {
+  key: (r) => r.key,
+  isDelete: (r) => r.value === null,
+  event(r, withPrevKv) {
+    const isDelete = r.value === null;
+    const ev: WatchEvent = {
+      type: isDelete ? 'DELETE' : 'PUT',
+      kv: isDelete ? tombstoneKeyValue(r) : toKeyValue(r),
+    };
+    // prev_kv: the key at mod_revision - 1 (etcd reads exactly that), unless this put created it or history was
+    // compacted. The previous version may be from this same revision (a put then a from-key delete in one txn).
+    if (withPrevKv && (isDelete || r.createRev !== r.modRev)) {
+      let p = r.prev;
+      while (p !== null && p.modRev >= r.modRev) p = p.prev;
+      if (p !== null && p.value !== null) ev.prevKv = toKeyValue(p);
+    }
+    return ev;
+  },
+};

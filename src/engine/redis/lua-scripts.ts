@@ -256,8 +256,9 @@ end
 local function precheck(path)
   for i, op in ipairs(path.ops) do
     if op.o == 'r' then
+      -- etcd checkRequestRange: a negative revision is below an unset compaction point (-1) only when < -1.
       if op.rv > pre then return 'FUTURE_REV' end
-      if op.rv > 0 and op.rv < comp then return 'COMPACTED' end
+      if op.rv ~= 0 and op.rv < comp then return 'COMPACTED' end
     elseif op.o == 'p' then
       if (op.iv or op.il) and redis.call('HEXISTS', K_KV, blob(op.k)) == 0 then return 'KEY_NOT_FOUND' end
       if op.l ~= '0' and redis.call('EXISTS', K_LEASE(op.l)) == 0 then return 'LEASE_NOT_FOUND' end
@@ -320,7 +321,7 @@ local function exec(p)
   for i, op in ipairs(p.ops) do
     if op.o == 'r' then
       -- Latest state when asked for it, or for the pre-txn revision before this txn wrote anything.
-      local r = do_range(op, op.rv == 0 or (op.rv == pre and not st.changed))
+      local r = do_range(op, op.rv <= 0 or (op.rv == pre and not st.changed))
       r.o = 'r'; r.h = hdr()
       rs[i] = r
     elseif op.o == 'p' then rs[i] = do_put(op)

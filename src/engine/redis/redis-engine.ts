@@ -6,7 +6,6 @@ import type {
   DeleteRangeResponse,
   Engine,
   EngineHealth,
-  LeaseGrantRequest,
   LeaseGrantResponse,
   LeaseId,
   LeaseKeepAliveResponse,
@@ -20,33 +19,36 @@ import type {
   StatusResponse,
   TxnRequest,
   TxnResponse,
-  WatchRequest,
-  WatchSink,
-  Watcher,
+  WatchEvent,
 } from '../contract';
-import { EngineError, isEngineError } from '../errors';
-import { checkDeleteRange, checkPut, checkRange, checkTxn } from '../validate';
+import { EngineShell, type EngineBackend } from '../engine-shell';
+import { isEngineError } from '../errors';
+import { parseEngineOptions } from '../options';
+import { finishRange, KEY_VALUE_ROWS } from '../range-finisher';
+import { WatchFanout } from '../watch-fanout';
+import { WATCH_EVENT_CHANGES, type FeedDemand, type HistoryRequest, type WatchSource } from '../watch-feed';
 import { BlobTable, decodeKvs } from './codec';
 import { storeKeys } from './key-layout';
 import { ioredisOptions, ScriptRunner, toEngineError } from './redis-connection';
 import { RedisLeases } from './redis-leases';
+import { RedisLogFeed } from './redis-log-feed';
 import {
   redisEngineOptionsSchema,
   storePrefixOf,
   type RedisEngineOptions,
   type RedisEngineOptionsInput,
 } from './redis-options';
-import { RedisWatchHub } from './redis-watch';
-import { finishRange } from './range-results';
 import { decodeTxn, rangeProgram, txnProgram } from './txn-program';
 
 /**
  * The engine contract on Redis. Any number of engine instances (sidecars) on one Redis and one store prefix share
  * one revision space, one history and one set of leases: every write is one Lua script (`lua-scripts.ts`), reads
- * that need a consistent view are scripts too, and watchers follow the shared revision log (`redis-watch.ts`).
+ * that need a consistent view are scripts too, and watchers follow the shared revision log (`redis-log-feed.ts`).
  */
-class RedisEngine implements Engine {
+class RedisBackend implements EngineBackend, WatchSource<WatchEvent> {
   readonly backend = 'redis';
+  readonly codec = WATCH_EVENT_CHANGES;
+  readonly fanout: WatchFanout<WatchEvent>;
   /** Highest revision seen in any answer of this instance. */
   private known = 0;
   private closed = false;
@@ -54,7 +56,7 @@ class RedisEngine implements Engine {
   private compactTimer: NodeJS.Timeout | undefined;
   private compacting = false;
   private readonly runner: ScriptRunner;
-  private readonly hub: RedisWatchHub;
+  private readonly feed: RedisLogFeed;
   private readonly leases: RedisLeases;
 
   constructor(
@@ -68,24 +70,36 @@ class RedisEngine implements Engine {
       keys,
       opts.failover ? `sentinel ${opts.redisHost}` : opts.redisHost,
     );
-    this.hub = new RedisWatchHub({
+    this.feed = new RedisLogFeed({
       runner: this.runner,
-      knownRevision: () => this.known,
       onStoreReset: (rev) => (this.known = rev),
-      maxWatchResponseBytes: opts.maxWatchResponseBytes,
-      progressNotifyIntervalMs: opts.progressNotifyIntervalMs,
       pollIntervalMs: opts.watchPollIntervalMs,
-      notifyWaitMs: opts.watchNotifyWaitMs,
     });
-    this.leases = new RedisLeases(this.runner, opts.minLeaseTtl, (rev, wrote) => this.observed(rev, wrote));
+    this.fanout = new WatchFanout<WatchEvent>(this, opts);
+    this.feed.attach(this.fanout);
+    this.leases = new RedisLeases(this.runner, (rev, wrote) => this.observed(rev, wrote));
     client.on('error', (err: Error) => (this.lastError = err.message));
     client.on('ready', () => {
       this.lastError = undefined;
-      this.hub.onReconnected();
+      this.feed.kick();
     });
     subscriber.on('error', () => undefined);
-    subscriber.on('message', (_channel: string, message: string) => this.hub.onPublished(Number(message)));
-    subscriber.on('ready', () => this.hub.onReconnected());
+    subscriber.on('message', (_channel: string, message: string) => this.feed.onPublished(Number(message)));
+    subscriber.on('ready', () => this.feed.kick());
+  }
+
+  // Watch source (see watch-feed.ts)
+
+  knownRevision(): number {
+    return this.known;
+  }
+
+  readHistory(req: HistoryRequest) {
+    return this.feed.readHistory(req);
+  }
+
+  demand(d: FeedDemand): void {
+    this.feed.setDemand(d);
   }
 
   /** Connect (bounded by dialTimeout), subscribe, learn the revision and start the timers. */
@@ -103,8 +117,7 @@ class RedisEngine implements Engine {
     const subscribed = this.subscriber.subscribe(keys.channel).catch(() => undefined);
     if (this.subscriber.status === 'ready') await within(subscribed);
     try {
-      await this.hub.init();
-      this.known = Math.max(this.known, this.hub.revision);
+      this.known = Math.max(this.known, await this.feed.init());
     } catch {
       // Learned on the first successful pump.
     }
@@ -118,21 +131,18 @@ class RedisEngine implements Engine {
   /** Record a revision; after a write, let local watchers see it before the caller does (as the embedded one). */
   private async observed(rev: number, wrote: boolean): Promise<void> {
     if (rev > this.known) this.known = rev;
-    if (wrote) await this.hub.waitFor(rev);
-  }
-
-  private checkOpen(): void {
-    if (this.closed) throw new EngineError('STOPPED');
+    if (wrote && this.fanout.watching && rev > this.fanout.publishedRevision) {
+      this.feed.kick();
+      await this.fanout.whenPublished(rev, this.opts.watchNotifyWaitMs);
+    }
   }
 
   async range(req: RangeRequest): Promise<RangeResponse> {
-    this.checkOpen();
-    checkRange(req);
     const blobs = new BlobTable();
     const ans = await this.runner.run('range', rangeProgram(req, blobs), blobs.blobs);
     const revision = ans.meta.rev as number;
     await this.observed(revision, false);
-    return finishRange(req, decodeKvs(ans, ans.meta.kv), ans.meta.n as number, revision);
+    return finishRange(req, decodeKvs(ans, ans.meta.kv), ans.meta.n as number, revision, KEY_VALUE_ROWS);
   }
 
   private async runTxn(req: TxnRequest): Promise<TxnResponse> {
@@ -144,75 +154,64 @@ class RedisEngine implements Engine {
   }
 
   async put(req: PutRequest): Promise<PutResponse> {
-    this.checkOpen();
-    checkPut(req);
     const res = await this.runTxn({ success: [{ put: req }] });
     return res.responses[0]!.put!;
   }
 
   async deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
-    this.checkOpen();
-    checkDeleteRange(req);
     const res = await this.runTxn({ success: [{ deleteRange: req }] });
     const d = res.responses[0]!.deleteRange!;
     return { ...d, header: res.header };
   }
 
-  async txn(req: TxnRequest): Promise<TxnResponse> {
-    this.checkOpen();
-    checkTxn(req, this.opts.maxTxnOps);
+  txn(req: TxnRequest): Promise<TxnResponse> {
     return this.runTxn(req);
   }
 
   async compact(req: CompactRequest): Promise<CompactResponse> {
-    this.checkOpen();
-    if (typeof req !== 'object' || req === null || !Number.isSafeInteger(req.revision) || req.revision < 0) {
-      throw new EngineError(
-        'INVALID_ARGUMENT',
-        'etcdserver: invalid argument: revision must be a non-negative integer',
-      );
-    }
     // The script removes the history before it answers, so `physical` needs no extra wait.
     const ans = await this.runner.run('compact', { rev: req.revision });
     const revision = ans.meta.rev as number;
     await this.observed(revision, false);
-    // Let local watchers that compaction overtook get their cancel before the caller goes on (as embedded).
-    await this.hub.settle();
+    // Paused local watchers that compaction overtook get their cancel before the caller goes on (as embedded).
+    this.fanout.compacted(req.revision);
     return { header: { revision } };
   }
 
-  watch(req: WatchRequest, sink: WatchSink): Watcher {
-    this.checkOpen();
-    return this.hub.watch(req, sink);
-  }
-
-  async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
-    this.checkOpen();
+  leaseGrant(req: { ttl: number; id: LeaseId }): Promise<LeaseGrantResponse> {
     return this.leases.grant(req);
   }
 
-  async leaseRevoke(id: LeaseId): Promise<LeaseRevokeResponse> {
-    this.checkOpen();
+  leaseRevoke(id: LeaseId): Promise<LeaseRevokeResponse> {
     return this.leases.revoke(id);
   }
 
-  async leaseKeepAlive(id: LeaseId): Promise<LeaseKeepAliveResponse> {
-    this.checkOpen();
+  leaseKeepAlive(id: LeaseId): Promise<LeaseKeepAliveResponse> {
     return this.leases.keepAlive(id);
   }
 
-  async leaseTimeToLive(id: LeaseId, keys?: boolean): Promise<LeaseTimeToLiveResponse> {
-    this.checkOpen();
+  leaseTimeToLive(id: LeaseId, keys: boolean): Promise<LeaseTimeToLiveResponse> {
     return this.leases.timeToLive(id, keys);
   }
 
-  async leaseLeases(): Promise<LeaseLeasesResponse> {
-    this.checkOpen();
+  leaseLeases(): Promise<LeaseLeasesResponse> {
     return this.leases.leases();
   }
 
+  async currentRevision(): Promise<number> {
+    let rev: string | null;
+    try {
+      rev = await this.client.get(storeKeys(storePrefixOf(this.opts)).rev);
+    } catch (err) {
+      throw toEngineError(err, this.opts.redisHost);
+    }
+    // An absent counter is a fresh store, at revision 1 (as etcd).
+    const revision = rev === null ? 1 : Number(rev);
+    await this.observed(revision, false);
+    return revision;
+  }
+
   async status(): Promise<StatusResponse> {
-    this.checkOpen();
     const ans = await this.runner.run('status', { keepMs: 0 });
     let info = '';
     try {
@@ -233,7 +232,6 @@ class RedisEngine implements Engine {
   }
 
   health(): EngineHealth {
-    if (this.closed) return { ready: false, reason: 'engine closed' };
     if (this.client.status === 'ready') return { ready: true };
     const why = this.lastError ? `: ${this.lastError}` : '';
     return { ready: false, reason: `redis ${this.opts.redisHost} is ${this.client.status}${why}` };
@@ -262,11 +260,10 @@ class RedisEngine implements Engine {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
     this.closed = true;
     this.leases.stop();
     if (this.compactTimer) clearInterval(this.compactTimer);
-    this.hub.close();
+    this.feed.close();
     // QUIT lets the server close the sockets (a plain disconnect waits for a close that may never come).
     await Promise.all(
       [this.subscriber, this.client].map(async (c) => {
@@ -286,15 +283,10 @@ class RedisEngine implements Engine {
  * with UNAVAILABLE and recovers by itself once Redis answers.
  */
 export async function createRedisEngine(input: RedisEngineOptionsInput = {}): Promise<Engine> {
-  const parsed = redisEngineOptionsSchema.safeParse(input);
-  if (!parsed.success) {
-    const msg = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new EngineError('INVALID_ARGUMENT', `invalid redis engine options: ${msg}`);
-  }
-  const opts = parsed.data;
+  const opts = parseEngineOptions(redisEngineOptionsSchema, input, 'redis');
   const client = new Redis(ioredisOptions(opts, 'main'));
   const subscriber = new Redis(ioredisOptions(opts, 'subscriber'));
-  const engine = new RedisEngine(opts, client, subscriber);
-  await engine.start();
-  return engine;
+  const backend = new RedisBackend(opts, client, subscriber);
+  await backend.start();
+  return new EngineShell(backend, opts);
 }

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type {
-  LeaseGrantRequest,
   LeaseGrantResponse,
   LeaseId,
   LeaseKeepAliveResponse,
@@ -9,7 +8,6 @@ import type {
   LeaseTimeToLiveResponse,
 } from '../contract';
 import { isEngineError } from '../errors';
-import { checkLeaseGrant, checkLeaseId } from '../validate';
 import { list } from './codec';
 import type { ScriptRunner } from './redis-connection';
 
@@ -22,11 +20,6 @@ import type { ScriptRunner } from './redis-connection';
 
 /** Leases revoked per expiry pass (each at its own revision); the next pass takes the rest. */
 const EXPIRE_BATCH = 64;
-
-function checkId(id: LeaseId): LeaseId {
-  checkLeaseId(id, 'id');
-  return id;
-}
 
 /** A positive random int63, as etcd's generated IDs are. */
 function randomLeaseId(): LeaseId {
@@ -43,16 +36,14 @@ export class RedisLeases {
 
   constructor(
     private readonly runner: ScriptRunner,
-    private readonly minTtl: number,
     /** Called with the revision of every answer, and after writes (so local watchers are fed before returning). */
     private readonly observed: (rev: number, wrote: boolean) => Promise<void>,
   ) {}
 
-  /** LeaseGrant: TTL raised to the minimum; ID 0 → a random positive int63. */
-  async grant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
-    checkLeaseGrant(req);
-    const ttl = Math.max(req.ttl, this.minTtl);
-    const given = req.id ?? 0n;
+  /** LeaseGrant (TTL already raised to the minimum); ID 0 → a random positive int63. */
+  async grant(req: { ttl: number; id: LeaseId }): Promise<LeaseGrantResponse> {
+    const ttl = req.ttl;
+    const given = req.id;
     for (let attempt = 0; ; attempt++) {
       const id = given !== 0n ? given : randomLeaseId();
       try {
@@ -70,7 +61,7 @@ export class RedisLeases {
 
   /** LeaseRevoke: its keys are deleted at one revision; unknown → LEASE_NOT_FOUND. */
   async revoke(id: LeaseId): Promise<LeaseRevokeResponse> {
-    const ans = await this.runner.run('leaseOp', { id: checkId(id).toString(), op: 'revoke', keys: false });
+    const ans = await this.runner.run('leaseOp', { id: id.toString(), op: 'revoke', keys: false });
     const revision = ans.meta.rev as number;
     await this.observed(revision, true);
     return { header: { revision } };
@@ -79,7 +70,7 @@ export class RedisLeases {
   /** LeaseKeepAlive: the granted TTL, or 0 for an unknown (or just expired, now revoked) lease. */
   async keepAlive(id: LeaseId): Promise<LeaseKeepAliveResponse> {
     const ans = await this.runner.run('leaseOp', {
-      id: checkId(id).toString(),
+      id: id.toString(),
       op: 'keepalive',
       keys: false,
     });
@@ -90,11 +81,11 @@ export class RedisLeases {
   }
 
   /** LeaseTimeToLive: whole seconds left, or -1 for an unknown lease. */
-  async timeToLive(id: LeaseId, keys = false): Promise<LeaseTimeToLiveResponse> {
+  async timeToLive(id: LeaseId, keys: boolean): Promise<LeaseTimeToLiveResponse> {
     const ans = await this.runner.run('leaseOp', {
-      id: checkId(id).toString(),
+      id: id.toString(),
       op: 'ttl',
-      keys: Boolean(keys),
+      keys,
     });
     const revision = ans.meta.rev as number;
     const ttl = ans.meta.ttl as number;

@@ -12,7 +12,7 @@ import { EngineError } from '../errors';
 import type { BlobTable } from './codec';
 import { decodeKvs, encodeRangeEnd, list, type ScriptAnswer } from './codec';
 import { rangeFetchLimit } from '../range-rules';
-import { finishRange } from './range-results';
+import { finishRange, KEY_VALUE_ROWS } from '../range-finisher';
 
 /**
  * Translation of (validated) Txn requests into the JSON program of the `txn` script, and of its answer back into
@@ -50,7 +50,8 @@ export function rangeProgram(r: RangeRequest, blobs: BlobTable): Record<string, 
     o: 'r',
     k: blobs.add(r.key),
     e: encodeRangeEnd(blobs, r.rangeEnd),
-    rv: r.revision && r.revision > 0 ? r.revision : 0,
+    // Negative only inside a txn (see the contract), where the script applies etcd's compaction check to it.
+    rv: r.revision ?? 0,
     lim: rangeFetchLimit(r),
     ko: Boolean(r.keysOnly),
     co: Boolean(r.countOnly),
@@ -106,7 +107,7 @@ function decodeOps(ops: RequestOp[], answers: OpAnswer[], ans: ScriptAnswer): Re
     const op = ops[i]!;
     const header = { revision: a.h };
     if (op.range) {
-      return { range: finishRange(op.range, decodeKvs(ans, a.kv), a.n ?? 0, a.h) };
+      return { range: finishRange(op.range, decodeKvs(ans, a.kv), a.n ?? 0, a.h, KEY_VALUE_ROWS) };
     }
     if (op.put) {
       const pv = decodeKvs(ans, a.pv);

@@ -1,11 +1,12 @@
 import type * as grpc from '@grpc/grpc-js';
 import { int64 } from './codec';
 import type { ResponseHeaderFactory } from './header';
+import { memberChangeHandlers, MemberRecord } from './member-changes';
 import { unary } from './unary';
 
 /**
- * `etcdserverpb.Cluster`: MemberList describing statecar as the only member. Membership changes are not in
- * statecar's proto (UNIMPLEMENTED).
+ * `etcdserverpb.Cluster`: MemberList describing statecar as the only member; the membership changes answer as
+ * etcd does for a member that cannot be joined (member-changes.ts).
  *
  * `clientUrls` defaults to the address the caller dialled (the HTTP/2 :authority), so `etcdctl endpoint --cluster`
  * reaches the same listener whichever port (Dapr gRPC or `--etcd-port`) it came in on. It is given as `host:port`
@@ -16,25 +17,28 @@ import { unary } from './unary';
 export function clusterService(
   header: ResponseHeaderFactory,
   clientUrls?: () => string[],
+  record: MemberRecord = new MemberRecord(header.identity.memberId, header.identity.memberName, undefined),
 ): grpc.UntypedServiceImplementation {
   const id = header.identity;
+  const urlsOf = (call: grpc.ServerUnaryCall<object, object>): string[] => {
+    const host = call.getHost();
+    return clientUrls?.() ?? (host ? [host] : []);
+  };
+  const members = (call: grpc.ServerUnaryCall<object, object>): object[] => [
+    {
+      ID: int64(id.memberId),
+      name: id.memberName,
+      peerURLs: record.peerUrls,
+      clientURLs: urlsOf(call),
+      isLearner: false,
+    },
+  ];
   return {
-    MemberList: unary(async (_req: object, call: grpc.ServerUnaryCall<object, object>) => {
-      const host = call.getHost();
-      const urls = clientUrls?.() ?? (host ? [host] : []);
-      return {
-        // etcd's MemberList header carries no revision (obs).
-        header: header.full(0),
-        members: [
-          {
-            ID: int64(id.memberId),
-            name: id.memberName,
-            peerURLs: ['http://localhost:2380'],
-            clientURLs: urls,
-            isLearner: false,
-          },
-        ],
-      };
-    }),
+    // etcd's MemberList header carries no revision (obs).
+    MemberList: unary(async (_req: object, call: grpc.ServerUnaryCall<object, object>) => ({
+      header: header.full(0),
+      members: members(call),
+    })),
+    ...memberChangeHandlers(header, record, members, urlsOf),
   };
 }

@@ -73,13 +73,14 @@ function optEnd(end: Buffer | undefined): Buffer | undefined {
 
 /**
  * Wire RangeRequest → engine request.
- * @param negativeRevision what a negative `revision` becomes: 0 (latest) for a top-level Range, as etcd's
- *   `rangeKeys` does; see {@link txnRequestFromWire} for ranges inside a txn.
+ * @param inTxn a Range inside a txn: a negative `revision` is kept, and the engine applies etcd's check of it against
+ *   the compaction point as part of the txn (apply.go `checkRequestRange`); a top-level Range reads the latest
+ *   revision instead, as etcd's `rangeKeys` does.
  */
-export function rangeRequestFromWire(r: WireRangeRequest, negativeRevision = 0): RangeRequest {
+export function rangeRequestFromWire(r: WireRangeRequest, inTxn = false): RangeRequest {
   const limit = toNumber(r.limit);
   const rawRevision = toNumber(r.revision);
-  const revision = rawRevision < 0 ? negativeRevision : rawRevision;
+  const revision = rawRevision < 0 && !inTxn ? 0 : rawRevision;
   return {
     key: r.key ?? Buffer.alloc(0),
     rangeEnd: optEnd(r.range_end),
@@ -155,44 +156,29 @@ function compareFromWire(c: WireCompare): Compare {
   return out;
 }
 
-function requestOpFromWire(op: WireRequestOp, negativeRevision: number): RequestOp {
+function requestOpFromWire(op: WireRequestOp): RequestOp {
   switch (op.request) {
     case 'request_range':
-      return { range: rangeRequestFromWire(op.request_range!, negativeRevision) };
+      return { range: rangeRequestFromWire(op.request_range!, true) };
     case 'request_put':
       return { put: putRequestFromWire(op.request_put!) };
     case 'request_delete_range':
       return { deleteRange: deleteRangeRequestFromWire(op.request_delete_range!) };
     case 'request_txn':
-      return { txn: txnRequestFromWire(op.request_txn!, negativeRevision) };
+      return { txn: txnRequestFromWire(op.request_txn!) };
     default:
       // An op with nothing set: the engine answers "etcdserver: key not found", as etcd does.
       return {};
   }
 }
 
-/**
- * Wire TxnRequest → engine request, nested txns included.
- * @param negativeRevision what a negative Range `revision` inside the txn becomes. etcd pre-checks txn ranges with
- *   `revision < compactRev` (apply.go `checkRequestRange`), so once anything was compacted a negative revision
- *   fails with "required revision has been compacted" (pass 1, below any compaction point), and before that it
- *   reads the latest revision (pass 0). See {@link hasNegativeRangeRevision}.
- */
-export function txnRequestFromWire(r: WireTxnRequest, negativeRevision = 0): TxnRequest {
+/** Wire TxnRequest → engine request, nested txns included. */
+export function txnRequestFromWire(r: WireTxnRequest): TxnRequest {
   return {
     compare: (r.compare ?? []).map(compareFromWire),
-    success: (r.success ?? []).map((op) => requestOpFromWire(op, negativeRevision)),
-    failure: (r.failure ?? []).map((op) => requestOpFromWire(op, negativeRevision)),
+    success: (r.success ?? []).map(requestOpFromWire),
+    failure: (r.failure ?? []).map(requestOpFromWire),
   };
-}
-
-/** True when some Range in the txn (nested included) asks for a negative revision. */
-export function hasNegativeRangeRevision(r: WireTxnRequest): boolean {
-  return [...(r.success ?? []), ...(r.failure ?? [])].some(
-    (op) =>
-      (op.request === 'request_range' && toNumber(op.request_range!.revision) < 0) ||
-      (op.request === 'request_txn' && hasNegativeRangeRevision(op.request_txn!)),
-  );
 }
 
 /** True when no op (nested included) writes: etcd serves such txns without a raft round and without size check. */

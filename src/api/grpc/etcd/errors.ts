@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { isEngineError } from '../../../engine/errors';
+import { EtcdApiError } from './api-errors';
 import { grpcCodeOf } from '../../status-map';
 
 /**
@@ -11,6 +12,7 @@ import { grpcCodeOf } from '../../status-map';
 /** The gRPC status for any thrown value. */
 export function toGrpcError(err: unknown): Partial<grpc.StatusObject> {
   if (isEngineError(err)) return { code: grpcCodeOf(err.status), details: err.message };
+  if (err instanceof EtcdApiError) return { code: err.grpcCode, details: err.message };
   const message = err instanceof Error ? err.message : String(err);
   return { code: grpc.status.UNKNOWN, details: message };
 }

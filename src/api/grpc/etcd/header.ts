@@ -1,4 +1,3 @@
-import type { Engine } from '../../../engine/contract';
 import { int64 } from './codec';
 import type { WireResponseHeader } from './wire-types';
 
@@ -60,16 +59,4 @@ export class ResponseHeaderFactory {
   inner(revision: number): WireResponseHeader {
     return revision ? { revision: int64(revision) } : {};
   }
-}
-
-const PROBE_KEY = Buffer.from([0]);
-
-/**
- * The engine's current revision. The contract has no dedicated call, so this reads the single key "\0": a point
- * lookup that is cheap on every backend, whose header carries the current revision. Used for watch control
- * responses and lease/status headers that must show the current revision.
- */
-export async function currentRevision(engine: Engine): Promise<number> {
-  const r = await engine.range({ key: PROBE_KEY, countOnly: true });
-  return r.header.revision;
 }

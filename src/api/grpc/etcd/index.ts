@@ -1,6 +1,13 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Engine } from '../../../engine/contract';
+import { capabilitiesOf } from '../../../engine/capabilities';
+import type { SnapshotExtras } from '../../../engine/etcd-format/snapshot-file';
+import type { FastCodec } from '../wire/fast-codecs';
+import { AuthStore, EtcdAuth } from './auth-check';
+import { authService } from './auth-service';
+import { tokenProviderFrom } from './auth-tokens';
 import { clusterService } from './cluster-service';
+import { MemberRecord } from './member-changes';
 import { electionService } from './election-service';
 import { DEFAULT_ETCD_IDENTITY, ResponseHeaderFactory, type EtcdIdentity } from './header';
 import { KV_FAST_CODECS } from './kv-fast-codec';
@@ -26,6 +33,18 @@ export interface EtcdApiOptions {
   maxRequestBytes?: number;
   /** Client URLs listed by MemberList (default: the `host:port` the caller dialled, see cluster-service.ts). */
   clientUrls?: () => string[];
+  /** Auth settings (etcd's server flags); see {@link EtcdAuthOptions}. */
+  auth?: EtcdAuthOptions;
+}
+
+/** etcd's auth flags, read from the etcd-API state store's component metadata (docs/etcd-auth.md). */
+export interface EtcdAuthOptions {
+  /** `--auth-token`: `simple` (default) or `jwt,pub-key=...,priv-key=...,sign-method=...[,ttl=...]`. */
+  token?: string;
+  /** `--auth-token-ttl`: simple token lifetime in seconds, renewed on use (default 300). */
+  tokenTtlSeconds?: number;
+  /** `--bcrypt-cost`: cost of new password hashes (default 10). */
+  bcryptCost?: number;
 }
 
 /** etcd's default `--max-request-bytes`. */
@@ -52,18 +71,47 @@ export function etcdServiceRegistrar(
 ): (server: grpc.Server) => void {
   const header = new ResponseHeaderFactory({ ...DEFAULT_ETCD_IDENTITY, ...opts.identity });
   const maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+  const auth = createAuth(engine, opts.auth);
+  const aux = capabilitiesOf(engine).aux;
+  const member = new MemberRecord(header.identity.memberId, header.identity.memberName, aux);
+  const clientUrls = (): string[] => opts.clientUrls?.() ?? [];
+  const snapshotExtras = (revision: number): SnapshotExtras => ({
+    members: [member.entry(clientUrls())],
+    consistentIndex: revision,
+    clusterVersion: header.identity.version.replace(/^(\d+\.\d+).*$/, '$1.0'),
+  });
+  // One auth check in front of every handler (a pass-through when the backend keeps no auth state).
+  const guard = (name: string, impl: grpc.UntypedServiceImplementation): grpc.UntypedServiceImplementation =>
+    auth ? auth.guard(name, impl) : impl;
+  const services: Array<[string, grpc.UntypedServiceImplementation, Record<string, FastCodec>?]> = [
+    ['etcdserverpb.KV', kvService(engine, header, maxRequestBytes), KV_FAST_CODECS],
+    ['etcdserverpb.Watch', watchService(engine, header, auth && ((md, k, e) => auth.checkWatch(md, k, e)))],
+    ['etcdserverpb.Lease', leaseService(engine, header)],
+    ['etcdserverpb.Maintenance', maintenanceService(engine, header, snapshotExtras)],
+    ['etcdserverpb.Cluster', clusterService(header, opts.clientUrls, member)],
+    ['etcdserverpb.Auth', authService(engine, header, auth)],
+    ['v3lockpb.Lock', lockService(engine, header)],
+    ['v3electionpb.Election', electionService(engine, header)],
+  ];
   return (server) => {
-    server.addService(
-      etcdServiceDefinition('etcdserverpb.KV', KV_FAST_CODECS),
-      kvService(engine, header, maxRequestBytes),
-    );
-    server.addService(etcdServiceDefinition('etcdserverpb.Watch'), watchService(engine, header));
-    server.addService(etcdServiceDefinition('etcdserverpb.Lease'), leaseService(engine, header));
-    server.addService(etcdServiceDefinition('etcdserverpb.Maintenance'), maintenanceService(engine, header));
-    server.addService(etcdServiceDefinition('etcdserverpb.Cluster'), clusterService(header, opts.clientUrls));
-    server.addService(etcdServiceDefinition('v3lockpb.Lock'), lockService(engine, header));
-    server.addService(etcdServiceDefinition('v3electionpb.Election'), electionService(engine, header));
+    for (const [name, impl, codecs] of services) {
+      server.addService(etcdServiceDefinition(name, codecs), guard(name, impl));
+    }
   };
+}
+
+/** The auth layer over the engine's aux buckets; undefined when the backend has none (Auth then answers UNIMPLEMENTED). */
+function createAuth(engine: Engine, opts: EtcdAuthOptions = {}): EtcdAuth | undefined {
+  const aux = capabilitiesOf(engine).aux;
+  if (!aux) return undefined;
+  const tokens = tokenProviderFrom(opts.token ?? 'simple', opts.tokenTtlSeconds ?? 300);
+  let auth: EtcdAuth | undefined = undefined;
+  const store = new AuthStore(aux, {
+    bcryptCost: opts.bcryptCost,
+    onInvalidate: (user) => auth?.tokens.invalidate(user),
+  });
+  auth = new EtcdAuth(store, tokens, engine);
+  return auth;
 }
 
 export { DEFAULT_ETCD_IDENTITY, type EtcdIdentity } from './header';

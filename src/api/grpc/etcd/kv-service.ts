@@ -4,7 +4,6 @@ import { EngineError } from '../../../engine/errors';
 import {
   deleteRangeRequestFromWire,
   filtersEverything,
-  hasNegativeRangeRevision,
   isReadOnlyTxn,
   putRequestFromWire,
   rangeRequestFromWire,
@@ -61,10 +60,7 @@ export function kvService(
     }, errors),
     Txn: unary(async (req: WireTxnRequest) => {
       if (!isReadOnlyTxn(req)) checkSize(req);
-      // Rare case, so the status read is only paid when needed: see txnRequestFromWire.
-      let negativeRevision = 0;
-      if (hasNegativeRangeRevision(req) && (await engine.status()).compactRevision > 1) negativeRevision = 1;
-      return txnResponseToWire(await engine.txn(txnRequestFromWire(req, negativeRevision)), header);
+      return txnResponseToWire(await engine.txn(txnRequestFromWire(req)), header);
     }, errors),
     Compact: unary(async (req: WireCompactionRequest) => {
       const revision = toNumber(req.revision);

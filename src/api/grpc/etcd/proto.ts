@@ -25,6 +25,7 @@ export const ETCD_PROTO_LOADER_OPTIONS: protoLoader.Options = {
 export const ETCD_PROTO_FILES = [
   'etcdserverpb/rpc.proto',
   'mvccpb/kv.proto',
+  'authpb/auth.proto',
   'v3lockpb/v3lock.proto',
   'v3electionpb/v3election.proto',
 ];

@@ -2,7 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Engine, WatchMessage, Watcher, WatchRequest } from '../../../engine/contract';
 import { isEngineError } from '../../../engine/errors';
 import { eventToWire, int64, toNumber } from './codec';
-import { currentRevision, type ResponseHeaderFactory } from './header';
+import type { ResponseHeaderFactory } from './header';
 import type { WireWatchCreateRequest, WireWatchRequest } from './wire-types';
 
 /**
@@ -43,6 +43,7 @@ export class WatchStream {
     private readonly engine: Engine,
     private readonly header: ResponseHeaderFactory,
     private readonly call: grpc.ServerDuplexStream<WireWatchRequest, object>,
+    private readonly authorize?: WatchAuthorizer,
   ) {
     call.on('data', (req: WireWatchRequest) => {
       this.chain = this.chain.then(() => this.handle(req)).catch((err: unknown) => this.fail(err));
@@ -74,6 +75,9 @@ export class WatchStream {
   private async create(c: WireWatchCreateRequest): Promise<void> {
     const requestedId = toNumber(c.watch_id);
     const startRevision = toNumber(c.start_revision);
+    // Auth comes first, with the credentials the stream was opened with (etcd: v3rpc/watch.go).
+    const denied = this.authorize?.(this.call.metadata, c.key ?? Buffer.alloc(0), c.range_end);
+    if (denied) return this.rejectCreate(denied);
     if (requestedId !== 0 && this.entries.has(requestedId)) return this.rejectCreate(DUPLICATE_ID);
     if (startRevision < 0) return this.rejectCreate(COMPACTED);
     const filters = new Set(
@@ -102,7 +106,7 @@ export class WatchStream {
     const id = requestedId !== 0 ? requestedId : this.allocateId();
     entry.id = id;
     this.entries.set(id, entry);
-    const rev = await currentRevision(this.engine);
+    const rev = await this.engine.currentRevision();
     if (this.closed) return;
     this.write({ header: this.header.full(rev), watch_id: int64(id), created: true });
     entry.announced = true;
@@ -119,7 +123,7 @@ export class WatchStream {
   }
 
   private async rejectCreate(reason: string): Promise<void> {
-    const rev = await currentRevision(this.engine);
+    const rev = await this.engine.currentRevision();
     if (this.closed) return;
     this.write({
       header: this.header.full(rev),
@@ -136,7 +140,7 @@ export class WatchStream {
     if (!entry) return;
     this.entries.delete(id);
     entry.watcher?.cancel();
-    const rev = await currentRevision(this.engine);
+    const rev = await this.engine.currentRevision();
     if (this.closed) return;
     this.write({ header: this.header.full(rev), watch_id: int64(id), canceled: true });
   }
@@ -150,7 +154,7 @@ export class WatchStream {
     for (const e of this.entries.values()) {
       if (!e.announced || e.paused || !e.watcher?.synced) return;
     }
-    const rev = await currentRevision(this.engine);
+    const rev = await this.engine.currentRevision();
     if (this.closed) return;
     this.write({ header: this.header.full(rev), watch_id: '-1' });
   }
@@ -240,14 +244,22 @@ export class WatchStream {
   }
 }
 
+/** Checks a watch create against the stream's credentials: the in-band cancel reason, or undefined if allowed. */
+export type WatchAuthorizer = (
+  md: grpc.Metadata,
+  key: Buffer,
+  rangeEnd: Buffer | undefined,
+) => string | undefined;
+
 /** `etcdserverpb.Watch`: one {@link WatchStream} per call. */
 export function watchService(
   engine: Engine,
   header: ResponseHeaderFactory,
+  authorize?: WatchAuthorizer,
 ): grpc.UntypedServiceImplementation {
   return {
     Watch: (call: grpc.ServerDuplexStream<WireWatchRequest, object>) => {
-      new WatchStream(engine, header, call);
+      new WatchStream(engine, header, call, authorize);
     },
   };
 }

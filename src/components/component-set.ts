@@ -186,7 +186,7 @@ export async function openComponents(defs: ComponentDefinition[], opts: OpenOpti
           maxTxnOps: backend.maxTxnOps,
           queryIndexes: p.queryIndexes,
         });
-        await store.prepare();
+        void store.prepare();
         stateStores.set(p.def.name, { name: p.def.name, type: p.def.type, store, engine: backend.engine });
       } else if (p.row.category === 'configuration') {
         // Resolved below, once every state store it may name exists.

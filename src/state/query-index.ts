@@ -16,6 +16,7 @@ import type { KeyRange, KeySpace } from './key-space';
 import { KEY_SEPARATOR } from './key-prefix';
 import type { FieldPath, Scalar } from './query-language';
 import { scalarsAt } from './query-language';
+import { isEngineError } from '../engine/errors';
 import { StateError } from './state-errors';
 
 /** Root of every index key; contains the separator, so no app key of any store can collide with it. */
@@ -24,6 +25,8 @@ const INDEX_ROOT = `statecar-index${KEY_SEPARATOR}`;
 const MAX_VALUE_TEXT = 256;
 /** Attempts of an indexed write whose key keeps changing under it before it gives up. */
 const MAX_ATTEMPTS = 32;
+/** Waits between attempts to prepare the entries while the engine does not answer (ms). */
+const PREPARE_RETRY_MS = [250, 1000, 5000];
 
 /** `|` and `%` escaped, so that `||` only ever appears as the separator in an index key. */
 function escapeBars(s: string): string {
@@ -97,6 +100,8 @@ export interface IndexedCommit {
 export class QueryIndexes {
   readonly paths: FieldPath[];
   private readonly root: string;
+  /** True once the stored entries are known to match the declaration; until then queries scan. */
+  ready = false;
 
   constructor(
     declared: readonly string[],
@@ -198,8 +203,26 @@ export class QueryIndexes {
   }
 
   /**
-   * Make the stored entries match the declaration: run once when the store opens. A store whose declaration
-   * changed (or that had none) gets its entries rebuilt from a scan; an unchanged one costs one read.
+   * {@link prepare} in the background, retried while the engine does not answer (a Redis that is down at start-up
+   * must not hold up the sidecar): resolves once done, or when the engine is closed.
+   */
+  async prepareInBackground(engine: Engine): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.prepare(engine);
+        this.ready = true;
+        return;
+      } catch (err) {
+        if (isEngineError(err) && err.code === 'STOPPED') return;
+        const ms = PREPARE_RETRY_MS[Math.min(attempt, PREPARE_RETRY_MS.length - 1)];
+        await new Promise((r) => setTimeout(r, ms).unref());
+      }
+    }
+  }
+
+  /**
+   * Make the stored entries match the declaration. A store whose declaration changed (or that had none) gets its
+   * entries rebuilt from a scan; an unchanged one costs one read. Writes keep entries up to date meanwhile.
    */
   async prepare(engine: Engine): Promise<void> {
     const manifestKey = Buffer.from(this.root, 'utf8');

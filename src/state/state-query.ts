@@ -70,7 +70,7 @@ export async function queryState(source: QuerySource, text: string): Promise<Que
 async function runQuery(source: QuerySource, q: Query): Promise<QueryResult> {
   const check = tokenCheck(source.name, queryShape(q));
   const start = startOf(q.token, check);
-  const plan = q.filter && source.indexes ? indexPlan(q.filter, source.indexes) : undefined;
+  const plan = q.filter && source.indexes?.ready ? indexPlan(q.filter, source.indexes) : undefined;
   let read: { rows: Row[]; revision: number };
   try {
     read = plan ? await readIndexed(source, plan, start.revision) : await scan(source, start.revision);

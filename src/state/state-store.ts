@@ -96,10 +96,13 @@ export class DaprStateStore {
     }
   }
 
-  /** Bring the store's query indexes in line with its declaration (once, before the store serves). */
-  async prepare(): Promise<void> {
-    // Without a declaration the entries an earlier declaration left are removed.
-    await (this.indexes ?? new QueryIndexes([], this.keys)).prepare(this.engine);
+  /**
+   * Bring the store's query indexes in line with its declaration, in the background: the store serves at once,
+   * its queries scan until the entries are known to be right. Resolves when done (or the engine closed).
+   * Without a declaration the entries an earlier declaration left are removed.
+   */
+  prepare(): Promise<void> {
+    return (this.indexes ?? new QueryIndexes([], this.keys)).prepareInBackground(this.engine);
   }
 
   /** Reject keys containing `||` (checked before the prefix is applied, as Dapr). */

@@ -109,6 +109,12 @@ describe.each(sidecarBackends)('query on state.$type', (backend) => {
     kv = new EtcdGrpcClient(`127.0.0.1:${sc.grpcPort}`);
     const items = DATASET.map(([key]) => ({ key, value: valueOf(key) }));
     for (const store of stores) await save(store, items);
+    // The index entries are checked in the background at start-up; queries scan until then.
+    const deadline = Date.now() + 15_000;
+    while ((await query('indexed', QUERY1)).json?.metadata?.plan !== 'index') {
+      if (Date.now() > deadline) throw new Error('the index of store "indexed" never became ready');
+      await new Promise((r) => setTimeout(r, 50));
+    }
   });
 
   afterAll(async () => {

@@ -4,6 +4,7 @@
  * values are one bulk get away. See docs/state-views.md.
  */
 import type { Engine } from '../engine/contract';
+import { KEY_SEPARATOR } from './key-prefix';
 import type { KeySpace } from './key-space';
 import { decodePageToken, encodePageToken, tokenCheck, tokenReadError } from './page-token';
 import { StateError, toStateError } from './state-errors';
@@ -45,6 +46,13 @@ export async function listKeys(source: ListSource, req: ListRequest): Promise<Li
     throw new StateError('INVALID_REQUEST', `page limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
   }
   const size = limit === 0 ? DEFAULT_LIST_LIMIT : limit;
+  // No app key holds the separator, so such a prefix is a mistake, refused as on every state route.
+  if (prefix.includes(KEY_SEPARATOR)) {
+    throw new StateError(
+      'INVALID_REQUEST',
+      `input key/keyPrefix '${prefix}' can't contain '${KEY_SEPARATOR}'`,
+    );
+  }
   const check = tokenCheck(source.name, `list\0${prefix}`);
   const start = req.token ? decodePageToken(req.token, check) : { revision: 0 };
   const range = source.keys.range(prefix);

@@ -183,6 +183,7 @@ describe.each(sidecarBackends)('list keys on state.$type', (backend) => {
       ['page_limit=abc', 'page_limit must be a whole number'],
       ['page_limit=10001', 'page limit must be an integer from 1 to 10000'],
       ['page_token=garbage', 'invalid page token'],
+      ['prefix=a||b', "input key/keyPrefix 'a||b' can't contain '||'"],
       // A token is bound to its prefix.
       [`prefix=${p}2&page_token=${token}`, 'belongs to another store or another query'],
     ]) {

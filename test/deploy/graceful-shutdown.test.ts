@@ -131,7 +131,9 @@ describe('SIGTERM on a loaded sidecar', () => {
 
       // The SSE watcher was told its watch ended (a last error event) before its stream ended.
       await Promise.race([sse.ended, new Promise((r) => setTimeout(r, 2000))]);
-      expect(sse.text()).toMatch(/event: error\ndata: \{"errorCode":"ERR_STATE_WATCH","message":"failed watching/);
+      expect(sse.text()).toMatch(
+        /event: error\ndata: \{"errorCode":"ERR_STATE_WATCH","message":"failed watching/,
+      );
       // The etcd watcher got a canceled response for its watch id (before any stream error).
       await watch.settle(100, 2000);
       const canceled = watch.responses.find((r) => r.canceled === true);

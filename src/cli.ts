@@ -8,7 +8,8 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { ComponentConfigError } from './components/component-loader';
 import { DEFAULT_GRACEFUL_SHUTDOWN_SECONDS, ShutdownCoordinator } from './lifecycle/shutdown-coordinator';
-import { Sidecar } from './sidecar';
+import { ListenError } from './lifecycle/listen-ports';
+import { runtimeVersion, Sidecar } from './sidecar';
 import { snapshotCommand } from './snapshot-command';
 import type { SidecarConfig } from './sidecar';
 
@@ -17,6 +18,8 @@ interface FlagSpec {
   env?: string;
   default?: string;
   help: string;
+  /** What the value is, for --help (as Go's flag package shows it); bool flags take none. */
+  value?: string;
   multiple?: boolean;
   /** A Go-style bool flag: `--x`, `--x=false`, or (for convenience) `--x false`. */
   boolean?: boolean;
@@ -24,27 +27,40 @@ interface FlagSpec {
 
 /** daprd's flags that statecar implements (plus `--etcd-port`). */
 export const FLAGS: Record<string, FlagSpec> = {
-  'app-id': { env: 'APP_ID', default: '', help: 'the application id' },
+  'app-id': { env: 'APP_ID', default: '', value: 'id', help: 'the application id' },
   'app-port': {
     env: 'APP_PORT',
+    value: 'port',
     help: "the app's HTTP port on 127.0.0.1: the app channel, where configuration updates are sent",
   },
-  'dapr-http-port': { env: 'DAPR_HTTP_PORT', default: '3500', help: 'HTTP API port' },
-  'dapr-grpc-port': { env: 'DAPR_GRPC_PORT', default: '50001', help: 'gRPC API port' },
+  'dapr-http-port': { env: 'DAPR_HTTP_PORT', default: '3500', value: 'port', help: 'HTTP API port' },
+  'dapr-grpc-port': { env: 'DAPR_GRPC_PORT', default: '50001', value: 'port', help: 'gRPC API port' },
   'resources-path': {
     env: 'DAPR_RESOURCES_PATH',
-    help: 'directory of component YAML files (repeatable; env: comma-separated)',
+    value: 'dir',
+    help: 'directory of component YAML files; repeatable (comma-separated in the environment)',
     multiple: true,
   },
-  'components-path': { help: 'deprecated alias of --resources-path', multiple: true },
-  'metrics-port': { env: 'DAPR_METRICS_PORT', default: '9090', help: 'Prometheus metrics port' },
+  'components-path': { value: 'dir', help: 'deprecated alias of --resources-path', multiple: true },
+  'metrics-port': {
+    env: 'DAPR_METRICS_PORT',
+    default: '9090',
+    value: 'port',
+    help: 'Prometheus metrics port',
+  },
   'enable-metrics': { env: 'DAPR_ENABLE_METRICS', default: 'true', help: 'serve metrics', boolean: true },
   'dapr-listen-addresses': {
     env: 'DAPR_LISTEN_ADDRESSES',
     default: '127.0.0.1',
+    value: 'addresses',
     help: 'comma-separated addresses the API ports bind to',
   },
-  'log-level': { env: 'DAPR_LOG_LEVEL', default: 'info', help: 'debug, info, warn, error or fatal' },
+  'log-level': {
+    env: 'DAPR_LOG_LEVEL',
+    default: 'info',
+    value: 'level',
+    help: 'debug, info, warn, error or fatal',
+  },
   'log-as-json': {
     env: 'DAPR_LOG_AS_JSON',
     default: 'false',
@@ -54,14 +70,16 @@ export const FLAGS: Record<string, FlagSpec> = {
   'dapr-graceful-shutdown-seconds': {
     env: 'DAPR_GRACEFUL_SHUTDOWN_SECONDS',
     default: String(DEFAULT_GRACEFUL_SHUTDOWN_SECONDS),
+    value: 'seconds',
     help: 'on SIGTERM, finish in-flight requests and close the stores within this many seconds',
   },
   'max-body-size': {
     env: 'DAPR_MAX_BODY_SIZE',
     default: '4Mi',
+    value: 'size',
     help: 'largest request body / gRPC message: bytes, or a quantity like 4Mi, 512Ki, 16M',
   },
-  'etcd-port': { env: 'STATECAR_ETCD_PORT', help: 'also serve the etcd v3 API on this port' },
+  'etcd-port': { env: 'STATECAR_ETCD_PORT', value: 'port', help: 'also serve the etcd v3 API on this port' },
 };
 
 const port = (flag: string) =>
@@ -97,13 +115,29 @@ const logLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'], {
   error: '--log-level must be one of debug, info, warn, error, fatal',
 });
 
-/** Usage text for --help. */
+/**
+ * Usage text for --help, laid out as Go's flag package prints daprd's: each flag on its own line with the kind of
+ * value it takes, its description indented on the next, so a long flag name never runs into its text.
+ */
 export function usage(): string {
-  const lines = Object.entries(FLAGS).map(
-    ([name, f]) =>
-      `  --${name.padEnd(24)}${f.help}${f.default ? ` (default ${f.default})` : ''}${f.env ? ` [env ${f.env}]` : ''}`,
+  const lines: string[] = [];
+  for (const [name, f] of Object.entries(FLAGS)) {
+    lines.push(`  --${name}${f.boolean ? '' : ` ${f.value ?? 'string'}`}`);
+    const extra = [f.default ? `default ${f.default}` : '', f.env ? `env ${f.env}` : '']
+      .filter((x) => x !== '')
+      .join('; ');
+    lines.push(`        ${f.help}${extra ? ` (${extra})` : ''}`);
+  }
+  lines.push(
+    '  --version',
+    '        print the version and exit',
+    '  -h, --help',
+    '        show this help and exit',
   );
-  return `Usage: statecar [flags]\n\nFlags:\n${lines.join('\n')}\n\nEnvironment: DAPR_API_TOKEN requires clients to send that token.\n`;
+  return (
+    `Usage: statecar [flags]\n\nFlags (also written with one dash, as daprd's):\n${lines.join('\n')}\n\n` +
+    'Environment: DAPR_API_TOKEN requires clients to send that token.\n'
+  );
 }
 
 const BOOL_TEXT: Record<string, boolean> = {
@@ -130,7 +164,7 @@ function extractBoolFlags(argv: string[]): { rest: string[]; bools: Map<string, 
   const bools = new Map<string, boolean>();
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
+    const m = /^--([a-z][a-z-]*)(?:=(.*))?$/s.exec(argv[i]);
     const name = m?.[1];
     if (!m || name === undefined || !FLAGS[name]?.boolean) {
       rest.push(argv[i]);
@@ -147,9 +181,25 @@ function extractBoolFlags(argv: string[]): { rest: string[]; bools: Map<string, 
   return { rest, bools };
 }
 
-/** Turn argv + environment into a sidecar configuration. Throws with a readable message on bad input. */
-export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): SidecarConfig | 'help' {
-  const { rest, bools } = extractBoolFlags(argv);
+/** Go's flag package takes `-name` as well as `--name`: spell every known flag with two dashes. */
+function twoDashes(argv: string[]): string[] {
+  const known = (name: string) =>
+    Object.prototype.hasOwnProperty.call(FLAGS, name) || name === 'help' || name === 'version';
+  return argv.map((a) => {
+    const m = /^-([a-z][a-z-]*)(=.*)?$/s.exec(a);
+    return m && known(m[1]) ? `-${a}` : a;
+  });
+}
+
+/**
+ * Turn argv + environment into a sidecar configuration, or 'help' / 'version' when those were asked for. Throws
+ * with a readable message on bad input.
+ */
+export function parseCli(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): SidecarConfig | 'help' | 'version' {
+  const { rest, bools } = extractBoolFlags(twoDashes(argv));
   const boolFlag = (name: string): boolean => {
     const given = bools.get(name);
     if (given !== undefined) return given;
@@ -168,9 +218,11 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         ]),
       ),
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
     },
   });
   if (parsed.help) return 'help';
+  if (parsed.version) return 'version';
   const values = parsed as Record<string, string | string[] | boolean | undefined>;
   const get = (name: string): string | undefined => {
     const v = values[name];
@@ -228,7 +280,7 @@ async function main(): Promise<void> {
     process.exitCode = await snapshotCommand(process.argv.slice(3));
     return;
   }
-  let config: SidecarConfig | 'help';
+  let config: SidecarConfig | 'help' | 'version';
   try {
     config = parseCli(process.argv.slice(2));
   } catch (err) {
@@ -237,6 +289,11 @@ async function main(): Promise<void> {
   }
   if (config === 'help') {
     process.stdout.write(usage());
+    return;
+  }
+  if (config === 'version') {
+    // As `daprd --version`: the version alone, the same string the metadata API reports as runtimeVersion.
+    process.stdout.write(`${runtimeVersion()}\n`);
     return;
   }
   let sidecar: Sidecar | undefined;
@@ -254,7 +311,9 @@ async function main(): Promise<void> {
   try {
     sidecar = await Sidecar.start(config);
   } catch (err) {
-    const msg = err instanceof ComponentConfigError ? err.message : ((err as Error).stack ?? String(err));
+    // Problems of the user's configuration are one line; anything else keeps its stack for a bug report.
+    const known = err instanceof ComponentConfigError || err instanceof ListenError;
+    const msg = known ? err.message : ((err as Error).stack ?? String(err));
     process.stderr.write(`statecar: failed to start: ${msg}\n`);
     process.exit(1);
   }

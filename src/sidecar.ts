@@ -6,26 +6,31 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
-import type * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { DaprApiContext } from './api/api-context';
 import { AppChannel } from './api/app-channel';
-import { etcdServiceRegistrar, ETCD_GRPC_SERVER_OPTIONS, type EtcdAuthOptions } from './api/grpc/etcd';
-import { AuthOptionsError, etcdAuthOptionsFrom } from './api/grpc/etcd/auth-options';
+import { etcdServiceRegistrar, type EtcdAuthOptions } from './api/grpc/etcd';
+import {
+  AuthOptionsError,
+  ETCD_AUTH_METADATA_NAMES,
+  etcdAuthOptionsFrom,
+} from './api/grpc/etcd/auth-options';
 import { ComponentConfigError } from './components/component-loader';
 import type { ComponentDefinition } from './components/component-schema';
 import { protoRoot } from './api/grpc/proto-path';
-import { bindGrpc, createGrpcServer, GRPC_SERVER_BASE_OPTIONS } from './api/grpc/server';
+import { addReflection } from './api/grpc/reflection';
+import { bindGrpc, createGrpcServer, etcdGrpcServerOptions } from './api/grpc/server';
+import { GrpcServer } from './api/grpc/server/grpc-server';
 import { createHttpServer } from './api/http/server';
 import { loadComponentFiles } from './components/component-loader';
-import type { ComponentSet } from './components/component-set';
-import { openComponents } from './components/component-set';
+import type { ComponentPlan, ComponentSet } from './components/component-set';
+import { planComponents } from './components/component-set';
 import type { Engine } from './engine/contract';
-import { Server as GrpcServer } from '@grpc/grpc-js';
+import { checkPortsFree, listenError, type WantedPort } from './lifecycle/listen-ports';
 import { createLogger } from './observability/logger';
 import { StatecarMetrics } from './observability/metrics';
-import { grpcCallInterceptor, instrumentHttp } from './observability/call-accounting';
+import { grpcCallAccounting, instrumentHttp } from './observability/call-accounting';
 import { shutdownGracefully } from './lifecycle/graceful-shutdown';
 import { InFlightTracker } from './lifecycle/in-flight-tracker';
 import { DEFAULT_GRACEFUL_SHUTDOWN_SECONDS } from './lifecycle/shutdown-coordinator';
@@ -77,6 +82,7 @@ export function runtimeVersion(): string {
 /** A running sidecar. */
 export class Sidecar {
   private stopping?: Promise<void>;
+  private readinessTimer?: NodeJS.Timeout;
 
   private constructor(
     readonly config: SidecarConfig,
@@ -106,14 +112,26 @@ export class Sidecar {
       createLogger({ level: config.logLevel, json: config.logAsJson, appId: config.appId, version });
     const metrics =
       config.metricsPort === undefined ? undefined : new StatecarMetrics({ appId: config.appId });
-    const defs = loadComponentFiles(config.resourcesPaths, { appId: config.appId });
-    const components = await openComponents(defs, {
+    const componentLog = { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m) };
+    const defs = loadComponentFiles(config.resourcesPaths, { appId: config.appId, warn: componentLog.warn });
+    const plan = planComponents(defs, {
       appId: config.appId,
       cwd: config.cwd,
-      info: (m) => log.info(m),
+      log: componentLog,
+      stateMetadataNames: ETCD_AUTH_METADATA_NAMES,
       // Every store operation is timed under the name of the component that opened the engine.
       wrapEngine: metrics ? (engine, name) => metrics.instrumentEngine(engine, name) : undefined,
     });
+    // The order matters: a second process on a held dataDir stops at the reservation, before it binds any port;
+    // a port in use stops start-up before any store is opened (and restored from disk) for nothing.
+    const reserved = plan.reserve();
+    let components: ComponentSet;
+    try {
+      await checkPortsFree(wantedPorts(config));
+      components = await plan.open();
+    } finally {
+      reserved.release();
+    }
     const listeners: Listeners = { http: [], grpc: [] };
     const inFlight = new InFlightTracker();
     metrics?.readInFlight(inFlight);
@@ -134,65 +152,70 @@ export class Sidecar {
 
       const etcdEngine = components.etcdEngine;
       const etcdRegistrar = etcdEngine
-        ? etcdServiceRegistrar(etcdEngine, { auth: etcdAuthOptionsOf(defs, components.etcdStoreName) })
+        ? etcdServiceRegistrar(etcdEngine, { auth: etcdAuthOptionsOf(plan, defs, components.etcdStoreName) })
         : undefined;
       const ports: { http: number; grpc: number; etcd?: number; metrics?: number } = { http: 0, grpc: 0 };
-      // One bookkeeping layer for in-flight tracking and metrics: each interceptor or hook costs on every call.
-      const interceptors = [grpcCallInterceptor({ inFlight, metrics })];
+      // One bookkeeping layer for in-flight tracking and metrics: each layer or hook costs on every call.
+      const layers = [grpcCallAccounting({ inFlight, metrics })];
 
       // HTTP: one fastify instance per listen address (a server binds one address).
       for (const host of config.listenAddresses) {
         const app = createHttpServer(ctx, [], [(a) => instrumentHttp(a, { inFlight, metrics })]);
         listeners.http.push(app);
-        await app.listen({ host, port: ports.http || config.httpPort });
+        const port = ports.http || config.httpPort;
+        await app.listen({ host, port }).catch((err: unknown) => {
+          throw listenError({ flag: '--dapr-http-port', host, port }, err);
+        });
         const addr = app.server.address();
         if (addr && typeof addr === 'object') ports.http = addr.port;
       }
 
       // gRPC: the Dapr service, plus the etcd API on the same port.
-      const grpcServer = createGrpcServer(ctx, etcdRegistrar ? [etcdRegistrar] : [], { interceptors });
+      const grpcServer = createGrpcServer(ctx, etcdRegistrar ? [etcdRegistrar] : [], layers);
       listeners.grpc.push(grpcServer);
       for (const host of config.listenAddresses) {
-        ports.grpc = await bindGrpc(grpcServer, host, ports.grpc || config.grpcPort);
+        const port = ports.grpc || config.grpcPort;
+        ports.grpc = await bindGrpc(grpcServer, host, port).catch((err: unknown) => {
+          throw listenError({ flag: '--dapr-grpc-port', host, port }, err);
+        });
       }
 
       // The etcd API on a port of its own (etcd's limits; no Dapr API token there).
       if (config.etcdPort !== undefined && etcdRegistrar) {
-        const etcdServer = new GrpcServer({
-          ...GRPC_SERVER_BASE_OPTIONS,
-          ...ETCD_GRPC_SERVER_OPTIONS,
-          interceptors,
-        });
+        const etcdServer = new GrpcServer(etcdGrpcServerOptions(layers));
         etcdRegistrar(etcdServer);
+        addReflection(etcdServer);
         listeners.grpc.push(etcdServer);
         for (const host of config.listenAddresses) {
-          ports.etcd = await bindGrpc(etcdServer, host, ports.etcd || config.etcdPort);
+          const port = ports.etcd || config.etcdPort;
+          ports.etcd = await bindGrpc(etcdServer, host, port).catch((err: unknown) => {
+            throw listenError({ flag: '--etcd-port', host, port }, err);
+          });
         }
       } else if (config.etcdPort !== undefined) {
         log.warn('--etcd-port given but no state store is configured: the etcd API is not served');
       }
 
       if (metrics && config.metricsPort !== undefined) {
-        listeners.metrics = await metrics.listen(
-          config.metricsPort,
-          config.listenAddresses[0] ?? '127.0.0.1',
-        );
+        const host = config.listenAddresses[0] ?? '127.0.0.1';
+        const port = config.metricsPort;
+        listeners.metrics = await metrics.listen(port, host).catch((err: unknown) => {
+          throw listenError({ flag: '--metrics-port', host, port }, err);
+        });
         const addr = listeners.metrics.address();
         if (addr && typeof addr === 'object') ports.metrics = addr.port;
       }
 
       sidecar = new Sidecar(config, log, components, listeners, inFlight, ports);
-      log.info(
-        {
-          httpPort: ports.http,
-          grpcPort: ports.grpc,
-          etcdPort: ports.etcd,
-          metricsPort: ports.metrics,
-          components: components.components.map((c) => `${c.name} (${c.type})`),
-          etcdStore: components.etcdStoreName,
-        },
-        'statecar is ready',
-      );
+      sidecar.announceReadiness({
+        httpPort: ports.http,
+        grpcPort: ports.grpc,
+        etcdPort: ports.etcd,
+        metricsPort: ports.metrics,
+        components: components.components.map((c) => `${c.name} (${c.type})`),
+        leftOut: plan.leftOut.size > 0 ? [...plan.leftOut.keys()] : undefined,
+        etcdStore: components.etcdStoreName,
+      });
       return sidecar;
     } catch (err) {
       forceClose(listeners);
@@ -203,12 +226,34 @@ export class Sidecar {
   }
 
   /**
+   * Log "statecar is ready" once every component is: at once when they all are, else a warning per component that
+   * is not (with its backend's reason, e.g. Redis unreachable) and the ready line when the last one comes up.
+   */
+  private announceReadiness(fields: Record<string, unknown>): void {
+    const unready = this.components.unready();
+    if (unready.length === 0) {
+      this.log.info(fields, 'statecar is ready');
+      return;
+    }
+    this.log.info(fields, 'statecar is listening; waiting for its components');
+    for (const u of unready) this.log.warn(`component ${u.name} (${u.type}) is not ready: ${u.reason}`);
+    this.readinessTimer = setInterval(() => {
+      if (this.components.unready().length > 0) return;
+      clearInterval(this.readinessTimer);
+      this.readinessTimer = undefined;
+      this.log.info('statecar is ready');
+    }, READINESS_POLL_MS);
+    this.readinessTimer.unref();
+  }
+
+  /**
    * Graceful stop, as daprd on SIGTERM: stop accepting, let in-flight requests finish, close the engines (watchers
    * get their cancel, durable stores flush), then wait for the listeners, all within
    * `--dapr-graceful-shutdown-seconds`; connections still open at the deadline are cut. Idempotent.
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      clearInterval(this.readinessTimer);
       const seconds = this.config.gracefulShutdownSeconds ?? DEFAULT_GRACEFUL_SHUTDOWN_SECONDS;
       this.log.info('statecar is shutting down');
       const clean = await shutdownGracefully(
@@ -230,12 +275,38 @@ export class Sidecar {
   }
 }
 
+/** How often readiness is looked at while a component is not ready (for the "ready" line). */
+const READINESS_POLL_MS = 250;
+
+/** Every port the configuration binds (checked before the stores are opened). */
+function wantedPorts(config: SidecarConfig): WantedPort[] {
+  const out: WantedPort[] = [];
+  for (const host of config.listenAddresses) {
+    out.push({ flag: '--dapr-http-port', host, port: config.httpPort });
+    out.push({ flag: '--dapr-grpc-port', host, port: config.grpcPort });
+    if (config.etcdPort !== undefined) out.push({ flag: '--etcd-port', host, port: config.etcdPort });
+  }
+  if (config.metricsPort !== undefined) {
+    out.push({
+      flag: '--metrics-port',
+      host: config.listenAddresses[0] ?? '127.0.0.1',
+      port: config.metricsPort,
+    });
+  }
+  return out;
+}
+
 /** The etcd auth settings from the etcd-API store's metadata; a bad field fails the start like any component error. */
-function etcdAuthOptionsOf(defs: ComponentDefinition[], store: string | undefined): EtcdAuthOptions {
+function etcdAuthOptionsOf(
+  plan: ComponentPlan,
+  defs: ComponentDefinition[],
+  store: string | undefined,
+): EtcdAuthOptions {
   const def = defs.find((d) => d.name === store);
   if (!def) return {};
   try {
-    return etcdAuthOptionsFrom(def.metadata);
+    // Under canonical names: metadata names are matched case-insensitively, as Dapr does.
+    return etcdAuthOptionsFrom(plan.metadataOf(def.name) ?? {});
   } catch (err) {
     if (err instanceof AuthOptionsError) {
       throw new ComponentConfigError(def.file, `spec.metadata.${err.field}`, err.message);
@@ -247,7 +318,7 @@ function etcdAuthOptionsOf(defs: ComponentDefinition[], store: string | undefine
 /** Everything that listens. */
 interface Listeners {
   http: FastifyInstance[];
-  grpc: grpc.Server[];
+  grpc: GrpcServer[];
   metrics?: http.Server;
 }
 

@@ -7,8 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
+import { parseGoDuration } from '../engine/go-duration';
 import type { ComponentDefinition } from './component-schema';
-import { componentSchema } from './component-schema';
+import { componentSchema, DEFAULT_INIT_TIMEOUT_MS } from './component-schema';
 
 /** A start-up failure caused by a component file; the message names the file and the field. */
 export class ComponentConfigError extends Error {
@@ -33,6 +34,8 @@ export interface LoadOptions {
   appId: string;
   /** Environment for `secretKeyRef` (defaults to process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Problems that do not stop start-up (e.g. an `initTimeout` that is not a duration). */
+  warn?: (message: string) => void;
 }
 
 /** Load every component in `dirs` (in file-name order). A missing directory is an error, as in daprd. */
@@ -50,7 +53,7 @@ export function loadComponentFiles(dirs: string[], opts: LoadOptions): Component
       .sort();
     for (const f of files) {
       const file = path.join(dir, f);
-      for (const def of parseFile(file, fs.readFileSync(file, 'utf8'), opts.appId, env)) {
+      for (const def of parseFile(file, fs.readFileSync(file, 'utf8'), opts.appId, env, opts.warn)) {
         const prev = seen.get(def.name);
         if (prev !== undefined) {
           throw new ComponentConfigError(
@@ -73,6 +76,7 @@ export function parseFile(
   text: string,
   appId: string,
   env: NodeJS.ProcessEnv,
+  warn: (message: string) => void = () => undefined,
 ): ComponentDefinition[] {
   const out: ComponentDefinition[] = [];
   const docs = parseAllDocuments(text);
@@ -107,7 +111,27 @@ export function parseFile(
         metadata[m.name] = m.value === undefined || m.value === null ? '' : String(m.value);
       }
     }
-    out.push({ name: c.metadata.name, type: c.spec.type, version: c.spec.version, file, metadata });
+    out.push({
+      name: c.metadata.name,
+      type: c.spec.type,
+      version: c.spec.version,
+      file,
+      metadata,
+      ignoreErrors: c.spec.ignoreErrors ?? false,
+      initTimeoutMs: initTimeoutOf(file, c.spec.initTimeout, warn),
+    });
   }
   return out;
+}
+
+/** `spec.initTimeout` in ms: daprd takes a positive Go duration and falls back to its default for anything else. */
+function initTimeoutOf(file: string, value: string | number | undefined, warn: (m: string) => void): number {
+  if (value === undefined || value === '') return DEFAULT_INIT_TIMEOUT_MS;
+  const ms = typeof value === 'string' ? parseGoDuration(value) : undefined;
+  if (ms !== undefined && ms > 0) return ms;
+  warn(
+    `component file ${file}: field spec.initTimeout: "${value}" is not a positive duration such as 5s or 1m; ` +
+      `using ${DEFAULT_INIT_TIMEOUT_MS / 1000}s`,
+  );
+  return DEFAULT_INIT_TIMEOUT_MS;
 }

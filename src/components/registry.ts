@@ -1,14 +1,18 @@
 /**
  * The component type table: `spec.type` → how to validate its metadata and open its backend engine.
  *
- * To add a backend (e.g. `state.redis` / `lock.redis`), add rows here: a zod schema for its metadata, a backend key
- * (components with equal keys share one engine, which is how a lock component shares a state store's engine) and
- * an `open` that creates the engine.
+ * To add a backend (e.g. `state.etcd` / `lock.etcd`), add rows here: a zod object of the metadata names it reads
+ * (`metadataNames` come from its keys; the component set matches a file's names to them case-insensitively and warns
+ * about the others), Dapr's names it accepts without using (`daprOnlyNames`), a backend key (components with equal
+ * keys share one engine, which is how a lock component shares a state store's engine), optionally a `reserve` for
+ * what must be exclusive before the ports are bound, and an `open` that creates the engine.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Engine } from '../engine/contract';
 import { createEmbeddedEngine } from '../engine';
+import { lockDataDir } from '../engine/embedded/data-dir-lock';
 import { commonEngineOptionsSchema, embeddedEngineOptionsSchema } from '../engine/options';
 import { STATE_FEATURES } from '../state/state-store';
 import { createRedisEngine, redisEngineOptionsSchema, storePrefixOf } from '../engine/redis';
@@ -33,18 +37,41 @@ export interface BackendSettings {
   stateStore?: string;
 }
 
+/** Something a component holds exclusively from before the ports are bound (a data directory's lock). */
+export interface Reservation {
+  /** Give it up (the opened engine holds its own). Idempotent. */
+  release(): void;
+}
+
 /** One row of the table. */
 export interface ComponentTypeRow {
   readonly category: ComponentCategory;
   /** Dapr feature names (state stores) shown as capabilities in the metadata API. */
   readonly features: readonly string[];
   /**
-   * Validate the type-specific metadata (a flat string map; names not in the schema are ignored, as Dapr does) into
-   * settings. `ctx` gives the defaults that depend on the component (e.g. its data directory).
+   * The metadata names the row reads, in their canonical spelling. A file's names are matched against these
+   * case-insensitively (as Dapr decodes metadata) before {@link parse} sees them.
+   */
+  readonly metadataNames: readonly string[];
+  /** Dapr's metadata names for this type that statecar accepts and does not use (a note, not a warning). */
+  readonly daprOnlyNames: readonly string[];
+  /**
+   * Validate the type-specific metadata (a flat string map with canonical names) into settings. `ctx` gives the
+   * defaults that depend on the component (e.g. its data directory).
    */
   parse(metadata: Record<string, string>, ctx: OpenContext): z.ZodSafeParseResult<BackendSettings & object>;
+  /**
+   * Take what the backend needs exclusively before anything is listening, so a second process on the same data
+   * fails before it binds a port (rows without exclusive resources leave this out).
+   */
+  reserve?(settings: BackendSettings & object): Reservation;
   /** Open the engine for settings this row produced. */
   open(settings: BackendSettings & object, ctx: OpenContext): Promise<Engine>;
+}
+
+/** The keys of a zod object schema: the metadata names a row reads. */
+function namesOf(schema: z.ZodObject): string[] {
+  return Object.keys(schema.shape);
 }
 
 /** A metadata string that must be a non-negative integer (engine options are numbers). */
@@ -71,12 +98,37 @@ const engineTuningSchema = z.object({
     .optional(),
 });
 
+/**
+ * A state store puts no limit on the operations of one transaction unless its `maxTxnOps` metadata sets one, as
+ * Dapr's in-memory and Redis stores have none. The engine under it gets the same limit; the etcd API keeps etcd's
+ * own 128 whatever this is (see src/api/grpc/etcd/kv-service.ts).
+ */
+export const UNLIMITED_TXN_OPS = Number.MAX_SAFE_INTEGER;
+
 /** Drop absent keys so the engine's own defaults apply. */
 function defined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/** Absent keys dropped (so the engine's defaults apply), and no transaction limit unless one is set. */
+function engineInputOf<T extends { maxTxnOps?: number }>(m: T): Partial<T> {
+  const d = defined(m);
+  return { ...d, maxTxnOps: d.maxTxnOps ?? UNLIMITED_TXN_OPS };
+}
+
 const stateStoreRef = z.string().min(1).optional();
+
+/**
+ * Metadata daprd itself reads from any state store (actors, the transactional outbox), which statecar accepts and
+ * does not use. (`keyPrefix` is read by the component set for every type.)
+ */
+const DAPR_STATE_RUNTIME_NAMES = [
+  'actorStateStore',
+  'outboxPublishPubsub',
+  'outboxPublishTopic',
+  'outboxPubsub',
+  'outboxDiscardWhenMissingState',
+];
 
 interface EmbeddedSettings extends BackendSettings {
   /** Engine options; `valueCacheBytes` only in durable rows (the in-memory engine has no values on disk). */
@@ -86,10 +138,10 @@ interface EmbeddedSettings extends BackendSettings {
 
 /** The in-memory engine: one per component unless a lock names the state store it shares (`stateStore`). */
 function inMemoryRow(category: ComponentCategory): ComponentTypeRow {
+  const input = engineTuningSchema.extend(category === 'lock' ? { stateStore: stateStoreRef } : {});
   const schema = (ctx: OpenContext) =>
-    engineTuningSchema
-      .extend(category === 'lock' ? { stateStore: stateStoreRef } : {})
-      .transform((m) => defined(m))
+    input
+      .transform((m) => engineInputOf(m))
       .pipe(
         commonEngineOptionsSchema
           .extend({ stateStore: z.string().optional() })
@@ -103,6 +155,8 @@ function inMemoryRow(category: ComponentCategory): ComponentTypeRow {
   return {
     category,
     features: category === 'state' ? STATE_FEATURES : [],
+    metadataNames: namesOf(input),
+    daprOnlyNames: category === 'state' ? DAPR_STATE_RUNTIME_NAMES : [],
     parse: (metadata, ctx) => schema(ctx).safeParse(metadata),
     open: async (settings) => createEmbeddedEngine({ ...(settings as EmbeddedSettings).engineOptions }),
   };
@@ -113,20 +167,20 @@ function inMemoryRow(category: ComponentCategory): ComponentTypeRow {
  * directory share one engine, so a `lock.embedded` with the state store's `dataDir` uses the state store's engine.
  */
 function embeddedRow(category: ComponentCategory): ComponentTypeRow {
+  const input = engineTuningSchema.extend({
+    dataDir: z.string().min(1).optional(),
+    // Durable-only tuning (see src/engine/options.ts): bytes of recently read values kept in memory.
+    valueCacheBytes: intString.optional(),
+    ...(category === 'lock' ? { stateStore: stateStoreRef } : {}),
+  });
   const schema = (ctx: OpenContext) =>
-    engineTuningSchema
-      .extend({
-        dataDir: z.string().min(1).optional(),
-        // Durable-only tuning (see src/engine/options.ts): bytes of recently read values kept in memory.
-        valueCacheBytes: intString.optional(),
-        ...(category === 'lock' ? { stateStore: stateStoreRef } : {}),
-      })
-      .transform((m) => defined(m))
+    input
+      .transform((m) => engineInputOf(m))
       .pipe(
         embeddedEngineOptionsSchema
           .extend({ dataDir: z.string().optional(), stateStore: z.string().optional() })
           .transform(({ stateStore, dataDir, ...engineOptions }): EmbeddedSettings => {
-            const dir = path.resolve(ctx.cwd, dataDir ?? path.join('data', ctx.name));
+            const dir = realDir(path.resolve(ctx.cwd, dataDir ?? path.join('data', ctx.name)));
             return {
               backendKey: `embedded:${dir}`,
               maxTxnOps: engineOptions.maxTxnOps,
@@ -139,12 +193,27 @@ function embeddedRow(category: ComponentCategory): ComponentTypeRow {
   return {
     category,
     features: category === 'state' ? STATE_FEATURES : [],
+    metadataNames: namesOf(input),
+    daprOnlyNames: category === 'state' ? DAPR_STATE_RUNTIME_NAMES : [],
     parse: (metadata, ctx) => schema(ctx).safeParse(metadata),
+    reserve: (settings) => lockDataDir((settings as EmbeddedSettings).dataDir ?? ''),
     open: async (settings) => {
       const s = settings as EmbeddedSettings;
       return createEmbeddedEngine({ ...s.engineOptions, dataDir: s.dataDir });
     },
   };
+}
+
+/**
+ * A directory's real path when it exists (so a symlinked `dataDir` and its target are one backend, as they are one
+ * lock), else the path as given.
+ */
+function realDir(dir: string): string {
+  try {
+    return fs.realpathSync(dir);
+  } catch {
+    return dir;
+  }
 }
 
 interface RedisSettings extends BackendSettings {
@@ -153,59 +222,102 @@ interface RedisSettings extends BackendSettings {
 }
 
 /**
+ * Dapr's `state.redis` / `lock.redis` metadata that statecar accepts and does not use: connection pool tuning
+ * (ioredis keeps one connection), Dapr's own retry settings (statecar's reconnect backoff is `maxRetryBackoff`),
+ * client certificates and Entra ID / OIDC authentication (not supported), pub/sub-only fields, RediSearch indexes
+ * (`queryIndexes`) and the default TTL (`ttlInSeconds`; statecar honours the per-request `ttlInSeconds` only).
+ */
+const DAPR_REDIS_ONLY_NAMES = [
+  'redisPort',
+  'redisMaxRetries',
+  'redisMinRetryInterval',
+  'redisMaxRetryInterval',
+  'maxRetries',
+  'poolSize',
+  'poolTimeout',
+  'maxConnAge',
+  'minIdleConns',
+  'idleCheckFrequency',
+  'idleTimeout',
+  'clientCert',
+  'clientKey',
+  'useEntraID',
+  'useOIDC',
+  'oidcTokenEndpoint',
+  'oidcClientID',
+  'oidcClientAssertionCert',
+  'oidcClientAssertionKey',
+  'oidcResource',
+  'oidcAudience',
+  'oidcScopes',
+  'oidcKid',
+  'oidcCACert',
+  'redeliverInterval',
+  'processingTimeout',
+  'queryIndexes',
+  'ttlInSeconds',
+];
+
+/**
  * `state.redis` / `lock.redis` on the Redis engine, with Dapr's metadata names (`redisHost`, `redisPassword`,
- * `redisUsername`, `redisDB`, `enableTLS`, `failover` + `sentinelMasterName`, `dialTimeout`, `readTimeout`,
- * `writeTimeout`, `maxRetryBackoff`; other Dapr Redis metadata is ignored). Every sidecar whose component has the
- * same store (`storeName`, default the component name) on the same Redis shares one revision space; components of
- * one sidecar on the same store share one engine.
+ * `redisUsername`, `redisDB`, `enableTLS`, `insecureSkipTLSVerify`, `failover` + `sentinelMasterName`,
+ * `dialTimeout`, `readTimeout`, `writeTimeout`, `maxRetryBackoff`; see {@link DAPR_REDIS_ONLY_NAMES} for the rest).
+ *
+ * As in Dapr, components on one Redis (same address and database) see the same keys: they share one engine, so two
+ * state stores with `keyPrefix: none` read each other's writes, and the key prefix is what keeps apps apart. Every
+ * sidecar on that Redis shares the engine's revision space too. `storeName` (default `default`) or `storePrefix`
+ * gives a component a revision space of its own on the same Redis.
  */
 function redisRow(category: ComponentCategory): ComponentTypeRow {
   const str = z.string().optional();
-  const schema = (ctx: OpenContext) =>
-    engineTuningSchema
-      .extend({
-        redisHost: z.string().min(1),
-        redisUsername: str,
-        redisPassword: str,
-        redisDB: str,
-        enableTLS: str,
-        insecureSkipVerify: str,
-        failover: str,
-        sentinelMasterName: str,
-        sentinelUsername: str,
-        sentinelPassword: str,
-        redisType: str,
-        dialTimeout: str,
-        readTimeout: str,
-        writeTimeout: str,
-        maxRetryBackoff: str,
-        storeName: str,
-        storePrefix: str,
-        ...(category === 'lock' ? { stateStore: stateStoreRef } : {}),
-      })
-      .transform((m) => defined(m) as Record<string, unknown>)
-      .transform((m, zctx): RedisSettings => {
-        const { stateStore, ...engineInput } = m;
-        engineInput.storeName ??= ctx.name;
-        const parsed = redisEngineOptionsSchema.safeParse(engineInput);
-        if (!parsed.success) {
-          for (const issue of parsed.error.issues) {
-            zctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
-          }
-          return z.NEVER;
+  const input = engineTuningSchema.extend({
+    redisHost: z.string().min(1),
+    redisUsername: str,
+    redisPassword: str,
+    redisDB: str,
+    enableTLS: str,
+    insecureSkipTLSVerify: str,
+    // statecar's earlier name for insecureSkipTLSVerify.
+    insecureSkipVerify: str,
+    failover: str,
+    sentinelMasterName: str,
+    sentinelUsername: str,
+    sentinelPassword: str,
+    redisType: str,
+    dialTimeout: str,
+    readTimeout: str,
+    writeTimeout: str,
+    maxRetryBackoff: str,
+    storeName: str,
+    storePrefix: str,
+    ...(category === 'lock' ? { stateStore: stateStoreRef } : {}),
+  });
+  const schema = input
+    .transform((m) => engineInputOf(m) as Record<string, unknown>)
+    .transform((m, zctx): RedisSettings => {
+      const { stateStore, insecureSkipTLSVerify, ...engineInput } = m;
+      if (insecureSkipTLSVerify !== undefined) engineInput.insecureSkipVerify = insecureSkipTLSVerify;
+      const parsed = redisEngineOptionsSchema.safeParse(engineInput);
+      if (!parsed.success) {
+        for (const issue of parsed.error.issues) {
+          zctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
         }
-        const o = parsed.data;
-        return {
-          backendKey: `redis:${o.redisHost}/${o.redisDB}/${storePrefixOf(o)}`,
-          maxTxnOps: o.maxTxnOps,
-          stateStore: stateStore as string | undefined,
-          engineInput,
-        };
-      });
+        return z.NEVER;
+      }
+      const o = parsed.data;
+      return {
+        backendKey: `redis:${o.redisHost}/${o.redisDB}/${storePrefixOf(o)}`,
+        maxTxnOps: o.maxTxnOps,
+        stateStore: stateStore as string | undefined,
+        engineInput,
+      };
+    });
   return {
     category,
     features: category === 'state' ? STATE_FEATURES : [],
-    parse: (metadata, ctx) => schema(ctx).safeParse(metadata),
+    metadataNames: namesOf(input),
+    daprOnlyNames: [...DAPR_REDIS_ONLY_NAMES, ...(category === 'state' ? DAPR_STATE_RUNTIME_NAMES : [])],
+    parse: (metadata) => schema.safeParse(metadata),
     open: async (settings) => createRedisEngine((settings as RedisSettings).engineInput),
   };
 }
@@ -240,6 +352,7 @@ function configurationRows(rows: Record<string, ComponentTypeRow>): Record<strin
       ...row,
       category: 'configuration',
       features: [],
+      metadataNames: [...row.metadataNames, 'stateStore'],
     });
   }
   return out;

@@ -211,6 +211,17 @@ function checkIntervals(ops: RequestOp[]): ListKeys {
   return { puts, dels };
 }
 
+/**
+ * etcd's `--max-txn-ops` alone, through nested txns: for a server whose limit is below its engine's (the etcd API
+ * keeps etcd's 128 over a state store engine that has none). Throws TOO_MANY_OPS.
+ */
+export function checkTxnOps(req: TxnRequest, maxOps: number): void {
+  const lists = [req.compare, req.success, req.failure].map((l) => (Array.isArray(l) ? l : []));
+  if (Math.max(lists[0].length, lists[1].length, lists[2].length) > maxOps)
+    throw new EngineError('TOO_MANY_OPS');
+  for (const op of [...lists[1], ...lists[2]] as RequestOp[]) if (op?.txn) checkTxnOps(op.txn, maxOps);
+}
+
 /** Validate a Txn request: shape and limits first, then the duplicate-key rule (etcd's order). */
 export function checkTxn(req: TxnRequest, maxOps: number): void {
   checkTxnShape(req, maxOps);

@@ -1,7 +1,7 @@
 /**
  * Per-call bookkeeping of both APIs, done once per call: in-flight tracking (what a graceful shutdown waits for) and,
- * when metrics are on, request counts and latency. One fastify hook set and one gRPC interceptor do both, because
- * every hook and every interceptor layer costs on every call: on the GET path the bookkeeping used to cost more than
+ * when metrics are on, request counts and latency. One fastify hook set and one gRPC call layer do both, because
+ * every hook and every layer costs on every call: on the GET path the bookkeeping used to cost more than
  * the store read.
  *
  * Labels never carry a raw URL or key: HTTP requests are labelled by route pattern (keys would make unbounded label
@@ -9,6 +9,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { CallLayer } from '../api/grpc/server/call-layer';
 import type { CounterChild, HistogramChild } from './fast-metrics';
 import type { InFlightTracker } from '../lifecycle/in-flight-tracker';
 import type { StatecarMetrics } from './metrics';
@@ -124,83 +125,72 @@ interface MethodInfo {
   readonly series: Map<number, CallSeries>;
 }
 
+/** Status names by code, for the `code` label. */
+const STATUS_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(grpc.status)
+    .filter(([, v]) => typeof v === 'number')
+    .map(([k, v]) => [v, k]),
+);
+
+const SHUTTING_DOWN = { code: grpc.status.UNAVAILABLE, details: 'statecar is shutting down' };
+
 /**
- * One grpc-js server interceptor doing the bookkeeping of every call; put it first in the server's `interceptors` so
- * calls that a later interceptor rejects (the API token check) are counted too.
+ * The call layer doing the bookkeeping of every gRPC call; put it first in the server's layers so calls that a
+ * later layer refuses (the API token check) are counted too.
  *
  * Unary calls are in flight until their status is sent. Streams (etcd's Watch and LeaseKeepAlive) last as long as
  * the client wants, so they are not waited for; they are registered with the tracker instead, so a shutdown can end
- * them with UNAVAILABLE (what clients retry elsewhere on): the server's forceShutdown() does not reliably cut open
- * sessions once tryShutdown() has started. Streams are counted when they end, without latency.
+ * them with UNAVAILABLE (what clients retry elsewhere on). Streams are counted when they end, without latency.
  */
-export function grpcCallInterceptor(acct: CallAccounting): grpc.ServerInterceptor {
+export function grpcCallAccounting(acct: CallAccounting): CallLayer {
   const { inFlight, metrics } = acct;
   const methods = new Map<string, MethodInfo>();
   const seriesOf = (info: MethodInfo, code: number): CallSeries | undefined => {
     if (!metrics) return undefined;
     let s = info.series.get(code);
     if (!s) {
-      const labels = { api: info.api, method: info.method, code: grpc.status[code] ?? String(code) };
+      const labels = { api: info.api, method: info.method, code: STATUS_NAMES[code] ?? String(code) };
       s = { count: metrics.grpcRequests.child(labels), latency: metrics.grpcLatency.child(labels) };
       info.series.set(code, s);
     }
     return s;
   };
 
-  return (descriptor, call) => {
-    let info = methods.get(descriptor.path);
+  return (call) => {
+    let info = methods.get(call.path);
     if (!info) {
-      const method = descriptor.path.replace(/^\//, '');
+      const method = call.path.replace(/^\//, '');
       info = {
         api: grpcApiOf(method),
         method,
-        streaming: descriptor.requestStream || descriptor.responseStream,
+        streaming: call.kind !== 'unary',
         series: new Map(),
       };
-      methods.set(descriptor.path, info);
+      methods.set(call.path, info);
     }
     const m = info;
 
     if (m.streaming) {
-      let ended = false;
-      let unregister = (): void => undefined;
-      const end = (code: number): void => {
-        if (ended) return;
-        ended = true;
+      const unregister = inFlight.stream(() => call.endWith(SHUTTING_DOWN));
+      call.onEnd((code) => {
         unregister();
         seriesOf(m, code)?.count.inc();
-      };
-      const intercepting = new grpc.ServerInterceptingCall(call, {
-        start: (next) => next({ onCancel: () => end(grpc.status.CANCELLED) }),
-        sendStatus: (status, next) => {
-          end(status.code ?? grpc.status.UNKNOWN);
-          next(status);
-        },
       });
-      unregister = inFlight.stream(() =>
-        intercepting.sendStatus({ code: grpc.status.UNAVAILABLE, details: 'statecar is shutting down' }),
-      );
-      return intercepting;
+      return undefined;
     }
 
     inFlight.enter('grpc');
-    const startMs = metrics ? performance.now() : 0;
-    let finished = false;
-    const finish = (code: number): void => {
-      if (finished) return;
-      finished = true;
+    if (!metrics) {
+      call.onEnd(() => inFlight.leave('grpc'));
+      return undefined;
+    }
+    const startMs = performance.now();
+    call.onEnd((code) => {
       inFlight.leave('grpc');
-      if (!metrics) return;
       const s = seriesOf(m, code)!;
       s.count.inc();
       s.latency.observe(secondsSince(startMs));
-    };
-    return new grpc.ServerInterceptingCall(call, {
-      start: (next) => next({ onCancel: () => finish(grpc.status.CANCELLED) }),
-      sendStatus: (status, next) => {
-        finish(status.code ?? grpc.status.UNKNOWN);
-        next(status);
-      },
     });
+    return undefined;
   };
 }

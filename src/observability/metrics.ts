@@ -8,7 +8,7 @@
  *   key count and database size (`statecar_store_*`).
  *
  * This file holds the registry and the metric set. Traffic is counted by the call bookkeeping (`call-accounting.ts`:
- * one fastify hook set, one gRPC interceptor); store operations by wrapping each engine (`instrumented-engine.ts`,
+ * one fastify hook set, one gRPC call layer); store operations by wrapping each engine (`instrumented-engine.ts`,
  * through {@link StatecarMetrics.instrumentEngine}); the store gauges are read at scrape time (`store-gauges.ts`);
  * `metrics-server.ts` serves the text.
  */

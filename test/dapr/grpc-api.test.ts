@@ -226,12 +226,13 @@ describe('rich errors', () => {
     expect(reasonOf(f)).toBe('DAPR_STATE_QUERY_FAILED');
   });
 
-  test('too many transaction operations: InvalidArgument with counts', async () => {
+  test('over maxTxnOps transaction operations: InvalidArgument with counts', async () => {
     const operations = Array.from({ length: 129 }, (_, i) => ({
       operationType: 'upsert',
       request: { key: `m${i}` },
     }));
-    const f = await grpcFailure(c.call('ExecuteStateTransaction', { storeName: store, operations }));
+    // store2 sets maxTxnOps: 128 (statestore has no limit, as Dapr's stores).
+    const f = await grpcFailure(c.call('ExecuteStateTransaction', { storeName: 'store2', operations }));
     expect(f.code).toBe(status.INVALID_ARGUMENT);
     expect(f.rich?.details[0]).toMatchObject({
       reason: 'DAPR_STATE_TOO_MANY_TRANSACTIONS',

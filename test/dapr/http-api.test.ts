@@ -371,12 +371,13 @@ describe('transactions', () => {
     expect((await http('POST', `${S}/transaction`, { operations: [] })).status).toBe(204);
   });
 
-  test('too many operations is 400 ERR_STATE_STORE_TOO_MANY_TRANSACTIONS with the counts', async () => {
+  test('over maxTxnOps operations is 400 ERR_STATE_STORE_TOO_MANY_TRANSACTIONS with the counts', async () => {
     const operations = Array.from({ length: 129 }, (_, i) => ({
       operation: 'upsert',
       request: { key: `m${i}` },
     }));
-    const r = await http('POST', `${S}/transaction`, { operations });
+    // store2 sets maxTxnOps: 128 (statestore has no limit, as Dapr's stores).
+    const r = await http('POST', '/v1.0/state/store2/transaction', { operations });
     expect(r.status).toBe(400);
     const b = r.json as { errorCode: string; details: Record<string, unknown>[] };
     expect(b.errorCode).toBe('ERR_STATE_STORE_TOO_MANY_TRANSACTIONS');

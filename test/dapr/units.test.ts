@@ -26,7 +26,7 @@ describe('CLI', () => {
       maxBodySize: 4 * 1024 * 1024,
     });
     expect(c).not.toBe('help');
-    if (c !== 'help') {
+    if (typeof c !== 'string') {
       expect(c.etcdPort).toBeUndefined();
       expect(c.apiToken).toBeUndefined();
     }
@@ -108,6 +108,8 @@ ${extra}`;
         version: 'v1',
         file: 'f.yaml',
         metadata: { maxTxnOps: '64', flag: 'true' },
+        ignoreErrors: false,
+        initTimeoutMs: 5000,
       },
     ]);
   });

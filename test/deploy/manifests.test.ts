@@ -105,7 +105,7 @@ function checkOverlay(objs: K8sObject[], overlay: string): void {
     expect(Object.keys(FLAGS)).toContain(name);
   }
   const config = parseCli(args, literalEnv(c));
-  if (config === 'help') throw new Error('args ask for --help');
+  if (typeof config === 'string') throw new Error(`args ask for --${config}`);
 
   // Ports: declared, and the ones the CLI will bind.
   const declared = (c.ports ?? []).map((p) => p.containerPort).sort();

@@ -8,7 +8,8 @@ import Fastify from 'fastify';
 import { createEmbeddedEngine } from '../../src/engine';
 import type { WatchMessage } from '../../src/engine/contract';
 import { createLogger, formatLogLine } from '../../src/observability/logger';
-import { grpcCallInterceptor, instrumentHttp } from '../../src/observability/call-accounting';
+import { grpcCallAccounting, instrumentHttp } from '../../src/observability/call-accounting';
+import { GrpcServer } from '../../src/api/grpc/server/grpc-server';
 import { StatecarMetrics } from '../../src/observability/metrics';
 import { boundPort, startMetricsServer } from '../../src/observability/metrics-server';
 import { httpApiOf } from '../../src/observability/route-classifier';
@@ -233,18 +234,14 @@ describe('in-flight tracking', () => {
       },
     };
     let seenInFlight = -1;
-    const server = new grpc.Server({ interceptors: [grpcCallInterceptor({ inFlight: t, metrics })] });
+    const server = new GrpcServer({ layers: [grpcCallAccounting({ inFlight: t, metrics })] });
     server.addService(service, {
       Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
         seenInFlight = t.size;
         cb(null, call.request);
       },
     });
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
-        e ? reject(e) : resolve(p),
-      ),
-    );
+    const port = await server.listen('127.0.0.1', 0);
     const Client = grpc.makeGenericClientConstructor(service, 'Echo');
     const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     try {

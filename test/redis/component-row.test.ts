@@ -28,7 +28,6 @@ test('state.redis accepts Dapr metadata (strings) and opens a working engine', a
       enableTLS: 'false',
       dialTimeout: '2s',
       readTimeout: '500ms',
-      actorStateStore: 'true', // other Dapr metadata is ignored
       maxTxnOps: '64',
     },
     ctx,
@@ -36,7 +35,10 @@ test('state.redis accepts Dapr metadata (strings) and opens a working engine', a
   expect(parsed.success).toBe(true);
   if (!parsed.success) return;
   expect(parsed.data.maxTxnOps).toBe(64);
-  expect(parsed.data.backendKey).toBe(`redis:${server.host}/0/statecar:{statestore}:`);
+  // One engine per Redis address and database, whatever the component's name (as Dapr, which shares the keys).
+  expect(parsed.data.backendKey).toBe(`redis:${server.host}/0/statecar:{default}:`);
+  expect(row.metadataNames).toContain('redisHost');
+  expect(row.daprOnlyNames).toContain('actorStateStore');
   const engine = await row.open(parsed.data, ctx);
   try {
     expect(engine.backend).toBe('redis');
@@ -47,7 +49,7 @@ test('state.redis accepts Dapr metadata (strings) and opens a working engine', a
   }
 });
 
-test('lock.redis on the same storeName uses the same store; bad metadata is rejected', () => {
+test('lock.redis on the same Redis uses the same store, storeName apart; bad metadata is rejected', () => {
   const lock = componentType('lock.redis')!;
   expect(lock.category).toBe('lock');
   const parsed = lock.parse(
@@ -56,6 +58,14 @@ test('lock.redis on the same storeName uses the same store; bad metadata is reje
   );
   expect(parsed.success).toBe(true);
   if (parsed.success) expect(parsed.data.backendKey).toBe(`redis:${server.host}/0/statecar:{statestore}:`);
+  const same = lock.parse({ redisHost: server.host }, { name: 'lockstore', cwd: process.cwd() });
+  if (same.success) expect(same.data.backendKey).toBe(`redis:${server.host}/0/statecar:{default}:`);
+  expect(same.success).toBe(true);
+  // Dapr's name for skipping certificate checks.
+  const tls = componentType('state.redis')!.parse({ redisHost: 'h:1', insecureSkipTLSVerify: 'true' }, ctx);
+  expect(tls.success && (tls.data as unknown as { engineInput: object }).engineInput).toMatchObject({
+    insecureSkipVerify: 'true',
+  });
   const state = componentType('state.redis')!;
   expect(state.parse({}, ctx).success).toBe(false); // redisHost is required, as in Dapr
   expect(state.parse({ redisHost: 'h:1', failover: 'true' }, ctx).success).toBe(false); // needs sentinelMasterName

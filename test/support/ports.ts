@@ -1,22 +1,54 @@
+import fs from 'node:fs';
 import net from 'node:net';
 
-/** A free TCP port on 127.0.0.1, found by binding port 0 and releasing it. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * The kernel's ephemeral range (client sockets' local ports come from it): `ip_local_port_range`, else Linux's
+ * default.
+ */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = fs
+      .readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (lo > 0 && hi >= lo) return [lo, hi];
+  } catch {
+    // Not Linux: assume the usual range.
+  }
+  return [32768, 60999];
+}
+
+/** Ports handed out by this process, so two callers of one test never get the same one. */
+const handedOut = new Set<number>();
+
+/** Whether a listening socket can be bound on 127.0.0.1:port right now. */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      if (addr === null || typeof addr === 'string') {
-        srv.close();
-        reject(new Error('no port'));
-        return;
-      }
-      const { port } = addr;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+}
+
+/**
+ * A free TCP port on 127.0.0.1 for a server a test starts. It is taken below the kernel's ephemeral range: a port
+ * from port 0 is an ephemeral one, and on a busy machine a client connection of another process can take it as its
+ * local port between this check and the server's bind ("address already in use"). Below the range only listening
+ * servers compete, and each pick is random and checked.
+ */
+export async function freePort(): Promise<number> {
+  const [ephemeralLow] = ephemeralRange();
+  const low = 10_000;
+  const high = Math.max(low + 1000, ephemeralLow) - 1;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (handedOut.has(port) || !(await bindable(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port found in ${low}-${high}`);
 }
 
 /** Resolve once something accepts TCP connections on host:port, or reject after `timeoutMs`. */

@@ -1,19 +1,28 @@
 /**
- * The gRPC server: the Dapr service and statecar's List service from statecar's own protos, plus any extra
- * services (e.g. the etcd API) registered by the caller. Message sizes are capped at `--max-body-size` in both directions, as daprd does, and
- * with DAPR_API_TOKEN every call on the port needs the token.
+/**
+ * The gRPC servers: the Dapr service and statecar's List service from statecar's own protos, plus any extra
+ * services (e.g. the etcd API), served by statecar's own server on `node:http2` (./server/, docs/grpc-server.md).
+ * Message sizes are capped at `--max-body-size` in both directions, as daprd does, and with DAPR_API_TOKEN every
+ * call on the port needs the token. Server reflection is added last, over whatever services were registered.
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import type { DaprApiContext } from '../api-context';
-import { apiTokenInterceptor } from './auth-interceptor';
+import { apiTokenLayer } from './auth-interceptor';
 import { daprServiceImplementation } from './dapr-service';
 import { DAPR_FAST_CODECS } from './dapr-fast-codec';
+import { DEFAULT_MAX_REQUEST_BYTES } from './etcd';
 import { loadServiceDefinition } from './proto-services';
+import { addReflection } from './reflection';
+import type { CallLayer } from './server/call-layer';
+import { GrpcServer, type GrpcServerOptions } from './server/grpc-server';
 import { statecarListService } from './statecar-service';
 import { withFastCodecs, type MethodMap } from './wire/fast-codecs';
 
+/** Anything services can be added to: statecar's server, or a grpc-js `Server`. */
+export type ServiceRegistrar = Pick<grpc.Server, 'addService'>;
+
 /** Adds a service to the server. */
-export type GrpcRegistrar = (server: grpc.Server) => void;
+export type GrpcRegistrar = (server: ServiceRegistrar) => void;
 
 let daprService: grpc.ServiceDefinition | undefined;
 
@@ -39,48 +48,47 @@ export function fastDaprServiceDefinition(): grpc.ServiceDefinition {
 }
 
 /**
- * Options every statecar gRPC server uses. Channelz is off: statecar serves no channelz service, and with it on
- * grpc-js records every call (counters, timestamps, trace events) on the hot path for nobody to read.
+ * grpc-js server options for a message-size limit, as statecar's Dapr port applies it. Only the benchmark's grpc-js
+ * floor still runs a grpc-js server; channelz is off there too, as it records every call for nobody to read.
  */
-export const GRPC_SERVER_BASE_OPTIONS: grpc.ServerOptions = { 'grpc.enable_channelz': 0 };
-
-/** gRPC channel options for a message-size limit (plus {@link GRPC_SERVER_BASE_OPTIONS}). */
 export function grpcServerOptions(maxBytes: number): grpc.ServerOptions {
   return {
-    ...GRPC_SERVER_BASE_OPTIONS,
+    'grpc.enable_channelz': 0,
     'grpc.max_receive_message_length': maxBytes,
     'grpc.max_send_message_length': maxBytes,
   };
 }
 
 /**
- * Build a server with the Dapr service and the extra registrars (not yet bound). `options` are merged over the
- * size limits (e.g. `interceptors` for metrics).
+ * Options of the listener on `--etcd-port`, as etcd sets them: receive limit = max-request-bytes + 512 KiB (etcd:
+ * v3rpc/grpc.go `grpcOverheadBytes`), so 2 MiB+ messages fail with RESOURCE_EXHAUSTED; send unlimited.
+ */
+export function etcdGrpcServerOptions(layers: CallLayer[] = []): GrpcServerOptions {
+  return { maxReceiveMessageLength: DEFAULT_MAX_REQUEST_BYTES + 524_288, maxSendMessageLength: -1, layers };
+}
+
+/**
+ * Build the Dapr gRPC server with the extra registrars (not yet listening). `layers` run before the token check, so
+ * calls the check refuses are accounted too.
  */
 export function createGrpcServer(
   ctx: DaprApiContext,
   registrars: GrpcRegistrar[] = [],
-  options: grpc.ServerOptions = {},
-): grpc.Server {
-  // The caller's interceptors (metrics, in-flight tracking) wrap the token check, so rejected calls count too.
-  const interceptors = [
-    ...(options.interceptors ?? []),
-    ...(ctx.apiToken !== undefined ? [apiTokenInterceptor(ctx.apiToken, ctx.appId)] : []),
-  ];
-  const server = new grpc.Server({ ...grpcServerOptions(ctx.maxBodySize), ...options, interceptors });
+  layers: CallLayer[] = [],
+): GrpcServer {
+  const server = new GrpcServer({
+    maxReceiveMessageLength: ctx.maxBodySize,
+    maxSendMessageLength: ctx.maxBodySize,
+    layers: [...layers, ...(ctx.apiToken !== undefined ? [apiTokenLayer(ctx.apiToken, ctx.appId)] : [])],
+  });
   server.addService(fastDaprServiceDefinition(), daprServiceImplementation(ctx));
   server.addService(statecarListService.definition(), statecarListService.implementation(ctx));
   for (const register of registrars) register(server);
+  addReflection(server);
   return server;
 }
 
-/** Bind a server to host:port; resolves with the bound port. */
-export function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
-  // IPv6 literals need brackets in a gRPC target.
-  const target = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-  return new Promise((resolve, reject) => {
-    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, bound) =>
-      err ? reject(err) : resolve(bound),
-    );
-  });
+/** Listen on host:port; resolves with the bound port. */
+export function bindGrpc(server: GrpcServer, host: string, port: number): Promise<number> {
+  return server.listen(host, port);
 }

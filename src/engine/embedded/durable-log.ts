@@ -8,6 +8,7 @@ import { EngineError } from '../errors';
 import type { Lessor } from '../mvcc/lessor';
 import type { MvccStore, RemovedVersion } from '../mvcc/mvcc-store';
 import { diskMarker, dropDiskMarker, NO_LEASE, type Rec } from '../mvcc/record';
+import { lockDataDir, type DataDirLock } from './data-dir-lock';
 import { ValueCache } from './value-cache';
 
 /**
@@ -57,6 +58,7 @@ export class DurableLog {
     dbs: Databases,
     private readonly file: string,
     cacheBytes: number,
+    private readonly lock: DataDirLock,
   ) {
     ({ root: this.root, revs: this.revs, leases: this.leases, meta: this.meta, aux: this.aux } = dbs);
     this.openedAs = file;
@@ -113,12 +115,20 @@ export class DurableLog {
 
   /**
    * Open (or create) the store in `dir`, with a cache of up to `cacheBytes` of recently read values (see
-   * {@link ValueCache}).
+   * {@link ValueCache}). Throws {@link DataDirLockedError} when another process has the directory open.
    */
   static open(dir: string, cacheBytes: number): DurableLog {
-    fs.mkdirSync(dir, { recursive: true });
+    // Before LMDB opens the file: LMDB itself lets several processes in, and each would keep its own revisions.
+    const lock = lockDataDir(dir);
     const file = path.join(dir, DATA_FILE);
-    return new DurableLog(openDatabases(file), file, cacheBytes);
+    let dbs: Databases;
+    try {
+      dbs = openDatabases(file);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+    return new DurableLog(dbs, file, cacheBytes, lock);
   }
 
   /**
@@ -349,11 +359,15 @@ export class DurableLog {
 
   /** Wait for everything written so far to be durable, then close. */
   async close(): Promise<void> {
-    if (this.gate) await this.gate;
-    await this.root.flushed;
-    dropDiskMarker(this.marker);
-    await this.root.close();
-    if (this.openedAs !== this.file) fs.rmSync(`${this.openedAs}-lock`, { force: true });
+    try {
+      if (this.gate) await this.gate;
+      await this.root.flushed;
+      dropDiskMarker(this.marker);
+      await this.root.close();
+      if (this.openedAs !== this.file) fs.rmSync(`${this.openedAs}-lock`, { force: true });
+    } finally {
+      this.lock.release();
+    }
   }
 
   private async flushed(p: Promise<boolean> | undefined): Promise<void> {

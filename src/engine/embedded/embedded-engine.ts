@@ -49,7 +49,13 @@ import { embeddedCapabilities } from './embedded-capabilities';
 export async function createEmbeddedEngine(input: EmbeddedEngineOptionsInput = {}): Promise<Engine> {
   const opts = parseEngineOptions(embeddedEngineOptionsSchema, input, 'embedded');
   const log = opts.dataDir ? DurableLog.open(opts.dataDir, opts.valueCacheBytes) : undefined;
-  return new EngineShell(new EmbeddedBackend(opts, log), opts);
+  try {
+    return new EngineShell(new EmbeddedBackend(opts, log), opts);
+  } catch (err) {
+    // A restore that fails must not keep the data directory (and its lock) open.
+    await log?.close().catch(() => undefined);
+    throw err;
+  }
 }
 
 /** Versions a catching-up watcher may read per turn of the event loop, so a long replay never stalls writers. */

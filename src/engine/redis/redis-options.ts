@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseGoDuration } from '../go-duration';
 import { commonEngineOptionsSchema } from '../options';
 import { defaultStorePrefix } from './key-layout';
 
@@ -8,19 +9,17 @@ import { defaultStorePrefix } from './key-layout';
  * accepts its string form ("true", "3", "5s").
  */
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** A duration in ms: a number (ms) or a Go-style duration string ("500ms", "5s", "1m", "1h"); "0" = none. */
+/** A duration in ms: a number (ms), or a Go duration string ("500ms", "5s", "1m30s"); "0" = none. */
 const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
   if (typeof v === 'number') return v;
   const s = v.trim();
   if (/^\d+(\.\d+)?$/.test(s)) return Number(s);
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(s);
-  if (!m) {
+  const ms = parseGoDuration(s);
+  if (ms === undefined || ms < 0) {
     ctx.addIssue({ code: 'custom', message: `not a duration: ${v}` });
     return z.NEVER;
   }
-  return Math.round(Number(m[1]) * DURATION_UNITS[m[2]!]!);
+  return Math.round(ms);
 });
 
 /** A boolean or its string form. */

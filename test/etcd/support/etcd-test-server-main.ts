@@ -4,22 +4,19 @@
  * the SSE watch included, needs the whole sidecar).
  * Prints `READY <grpcPort> <httpPort>` once listening. Test-only; the sidecar CLI is the real thing.
  */
-import * as grpc from '@grpc/grpc-js';
 import Fastify from 'fastify';
 import { createEmbeddedEngine } from '../../../src/engine';
-import { ETCD_GRPC_SERVER_OPTIONS, etcdServiceRegistrar } from '../../../src/api/grpc/etcd';
+import { etcdServiceRegistrar } from '../../../src/api/grpc/etcd';
+import { etcdGrpcServerOptions } from '../../../src/api/grpc/server';
+import { GrpcServer } from '../../../src/api/grpc/server/grpc-server';
 
 async function main(): Promise<void> {
   const grpcPort = Number(process.env.ETCD_TEST_GRPC_PORT ?? 0);
   const httpPort = Number(process.env.ETCD_TEST_HTTP_PORT ?? 0);
   const engine = await createEmbeddedEngine({});
-  const server = new grpc.Server(ETCD_GRPC_SERVER_OPTIONS);
+  const server = new GrpcServer(etcdGrpcServerOptions());
   etcdServiceRegistrar(engine)(server);
-  const boundGrpc = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`127.0.0.1:${grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
-      err ? reject(err) : resolve(port),
-    ),
-  );
+  const boundGrpc = await server.listen('127.0.0.1', grpcPort);
   const app = Fastify();
   await app.listen({ port: httpPort, host: '127.0.0.1' });
   const addr = app.server.address();

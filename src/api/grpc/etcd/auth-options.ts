@@ -15,6 +15,9 @@ const schema = z.object({
   etcdBcryptCost: positiveInt.optional(),
 });
 
+/** The metadata names read here (the component set matches a file's names to them case-insensitively). */
+export const ETCD_AUTH_METADATA_NAMES: readonly string[] = Object.keys(schema.shape);
+
 /** The options, or an error naming the metadata field. */
 export function etcdAuthOptionsFrom(metadata: Record<string, string>): EtcdAuthOptions {
   const r = schema.safeParse(metadata);

@@ -51,24 +51,14 @@ export interface EtcdAuthOptions {
 export const DEFAULT_MAX_REQUEST_BYTES = 1_572_864;
 
 /**
- * grpc-js server options a listener serving the etcd API should use: receive limit = max-request-bytes + 512 KiB
- * (etcd: v3rpc/grpc.go `grpcOverheadBytes`) so 2 MiB+ messages fail with RESOURCE_EXHAUSTED, send unlimited, and
- * client keepalive pings (etcdctl pings every ~10 s on long watch/keep-alive streams) accepted.
- */
-export const ETCD_GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
-  'grpc.max_receive_message_length': DEFAULT_MAX_REQUEST_BYTES + 524_288,
-  'grpc.max_send_message_length': -1,
-  'grpc.keepalive_permit_without_calls': 1,
-};
-
-/**
- * A function adding the etcd services over `engine` to a grpc-js server. Call it once per server; the same engine
- * may be registered on several servers (e.g. the Dapr gRPC port and `--etcd-port`).
+ * A function adding the etcd services over `engine` to a server (statecar's, or a grpc-js one). Call it once per
+ * server; the same engine may be registered on several servers (e.g. the Dapr gRPC port and `--etcd-port`). The
+ * limits etcd sets on its listener are in `etcdGrpcServerOptions` (../server.ts).
  */
 export function etcdServiceRegistrar(
   engine: Engine,
   opts: EtcdApiOptions = {},
-): (server: grpc.Server) => void {
+): (server: Pick<grpc.Server, 'addService'>) => void {
   const header = new ResponseHeaderFactory({ ...DEFAULT_ETCD_IDENTITY, ...opts.identity });
   const maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   const auth = createAuth(engine, opts.auth);

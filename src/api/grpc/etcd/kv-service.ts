@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Engine } from '../../../engine/contract';
 import { EngineError } from '../../../engine/errors';
+import { checkTxnOps } from '../../../engine/validate';
 import {
   deleteRangeRequestFromWire,
   filtersEverything,
@@ -26,6 +27,9 @@ import type {
   WireTxnRequest,
 } from './wire-types';
 
+/** etcd's default `--max-txn-ops`: most operations in each list of one txn. */
+export const DEFAULT_MAX_TXN_OPS = 128;
+
 /**
  * `etcdserverpb.KV`: Range, Put, DeleteRange, Txn, Compact. Wire ↔ engine mapping only; the engine does the
  * semantics and validation (etcd's v3rpc/key.go checks live in the engine too, with the same messages).
@@ -34,6 +38,7 @@ export function kvService(
   engine: Engine,
   header: ResponseHeaderFactory,
   maxRequestBytes: number,
+  maxTxnOps: number = DEFAULT_MAX_TXN_OPS,
 ): grpc.UntypedServiceImplementation {
   // etcd checks --max-request-bytes on the proposal, so only requests that go through raft (writes) are limited.
   const checkSize = (req: object): void => {
@@ -60,7 +65,10 @@ export function kvService(
     }, errors),
     Txn: unary(async (req: WireTxnRequest) => {
       if (!isReadOnlyTxn(req)) checkSize(req);
-      return txnResponseToWire(await engine.txn(txnRequestFromWire(req)), header);
+      const txn = txnRequestFromWire(req);
+      // etcd's --max-txn-ops: the engine under a Dapr state store has no limit of its own (Dapr's stores have none).
+      checkTxnOps(txn, maxTxnOps);
+      return txnResponseToWire(await engine.txn(txn), header);
     }, errors),
     Compact: unary(async (req: WireCompactionRequest) => {
       const revision = toNumber(req.revision);

@@ -10,7 +10,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { DaprApiContext } from './api/api-context';
 import { AppChannel } from './api/app-channel';
-import { etcdServiceRegistrar, type EtcdAuthOptions } from './api/grpc/etcd';
+import { EtcdGateway } from './api/etcd-gateway';
+import { DEFAULT_ETCD_IDENTITY, etcdServiceRegistrar, type EtcdAuthOptions } from './api/grpc/etcd';
 import {
   AuthOptionsError,
   ETCD_AUTH_METADATA_NAMES,
@@ -23,6 +24,7 @@ import { addReflection } from './api/grpc/reflection';
 import { bindGrpc, createGrpcServer, etcdGrpcServerOptions } from './api/grpc/server';
 import { GrpcServer } from './api/grpc/server/grpc-server';
 import { createHttpServer } from './api/http/server';
+import { createProtocolSniffer, type ProtocolSniffer } from './api/protocol-sniffer';
 import { loadComponentFiles } from './components/component-loader';
 import type { ComponentPlan, ComponentSet } from './components/component-set';
 import { planComponents } from './components/component-set';
@@ -132,7 +134,7 @@ export class Sidecar {
     } finally {
       reserved.release();
     }
-    const listeners: Listeners = { http: [], grpc: [] };
+    const listeners: Listeners = { http: [], grpc: [], sniffers: [], gateways: [] };
     const inFlight = new InFlightTracker();
     metrics?.readInFlight(inFlight);
     let sidecar: Sidecar | undefined;
@@ -157,6 +159,23 @@ export class Sidecar {
       const ports: { http: number; grpc: number; etcd?: number; metrics?: number } = { http: 0, grpc: 0 };
       // One bookkeeping layer for in-flight tracking and metrics: each layer or hook costs on every call.
       const layers = [grpcCallAccounting({ inFlight, metrics })];
+      // A port serving the etcd API also speaks etcd's JSON gateway (HTTP/1.1), told from gRPC per connection; the
+      // gateway runs the port's own gRPC methods.
+      const gatewayFor = (server: GrpcServer, maxRequestMessageBytes: number): EtcdGateway => {
+        const gateway = new EtcdGateway({
+          server,
+          maxRequestMessageBytes,
+          version: DEFAULT_ETCD_IDENTITY.version,
+          healthy: () => etcdEngine?.health().ready ?? false,
+        });
+        listeners.gateways.push(gateway);
+        return gateway;
+      };
+      const listenEtcdPort = (server: GrpcServer, gateway: EtcdGateway, host: string, port: number) => {
+        const sniffer = createProtocolSniffer({ http2: server, http1: gateway });
+        listeners.sniffers.push(sniffer);
+        return sniffer.listen(host, port);
+      };
 
       // HTTP: one fastify instance per listen address (a server binds one address).
       for (const host of config.listenAddresses) {
@@ -173,22 +192,28 @@ export class Sidecar {
       // gRPC: the Dapr service, plus the etcd API on the same port.
       const grpcServer = createGrpcServer(ctx, etcdRegistrar ? [etcdRegistrar] : [], layers);
       listeners.grpc.push(grpcServer);
+      const daprGateway = etcdRegistrar ? gatewayFor(grpcServer, config.maxBodySize) : undefined;
       for (const host of config.listenAddresses) {
         const port = ports.grpc || config.grpcPort;
-        ports.grpc = await bindGrpc(grpcServer, host, port).catch((err: unknown) => {
+        const listening = daprGateway
+          ? listenEtcdPort(grpcServer, daprGateway, host, port)
+          : bindGrpc(grpcServer, host, port);
+        ports.grpc = await listening.catch((err: unknown) => {
           throw listenError({ flag: '--dapr-grpc-port', host, port }, err);
         });
       }
 
       // The etcd API on a port of its own (etcd's limits; no Dapr API token there).
       if (config.etcdPort !== undefined && etcdRegistrar) {
-        const etcdServer = new GrpcServer(etcdGrpcServerOptions(layers));
+        const etcdOptions = etcdGrpcServerOptions(layers);
+        const etcdServer = new GrpcServer(etcdOptions);
         etcdRegistrar(etcdServer);
         addReflection(etcdServer);
         listeners.grpc.push(etcdServer);
+        const etcdGateway = gatewayFor(etcdServer, etcdOptions.maxReceiveMessageLength!);
         for (const host of config.listenAddresses) {
           const port = ports.etcd || config.etcdPort;
-          ports.etcd = await bindGrpc(etcdServer, host, port).catch((err: unknown) => {
+          ports.etcd = await listenEtcdPort(etcdServer, etcdGateway, host, port).catch((err: unknown) => {
             throw listenError({ flag: '--etcd-port', host, port }, err);
           });
         }
@@ -319,6 +344,9 @@ function etcdAuthOptionsOf(
 interface Listeners {
   http: FastifyInstance[];
   grpc: GrpcServer[];
+  /** Ports that tell gRPC from HTTP/1.1 per connection, and the etcd JSON gateways behind them. */
+  sniffers: ProtocolSniffer[];
+  gateways: EtcdGateway[];
   metrics?: http.Server;
 }
 
@@ -327,6 +355,8 @@ async function closeListeners(l: Listeners): Promise<void> {
   await Promise.allSettled([
     ...l.http.map((a) => a.close()),
     ...l.grpc.map((s) => new Promise<void>((resolve) => s.tryShutdown(() => resolve()))),
+    ...l.gateways.map((g) => g.close()),
+    ...l.sniffers.map((s) => s.close()),
     l.metrics ? new Promise<void>((resolve) => l.metrics?.close(() => resolve())) : undefined,
   ]);
 }
@@ -335,5 +365,7 @@ async function closeListeners(l: Listeners): Promise<void> {
 function forceClose(l: Listeners): void {
   for (const a of l.http) a.server.closeAllConnections();
   for (const s of l.grpc) s.forceShutdown();
+  for (const g of l.gateways) g.destroyConnections();
+  for (const s of l.sniffers) s.destroyConnections();
   l.metrics?.closeAllConnections();
 }

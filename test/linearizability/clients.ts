@@ -293,6 +293,11 @@ class DaprGrpcClient extends DaprStateClient {
  * The official Dapr JS SDK (`@dapr/dapr`) over gRPC. Reads: `state.get` with strong consistency (its answer has no
  * etag, so the model sees the value only) or `state.getBulk` for eventual reads (with the etag). The SDK has no
  * per-call deadline, so the client races each call against the run's deadline.
+ *
+ * The SDK's `getBulk` drops each item's `error`: Dapr answers a key whose read failed (the store is down) inside a
+ * successful GetBulkState, as an item with an error and no data, so through the SDK a failed key and a missing key
+ * look the same. An empty bulk item is therefore no observation; `state.get` (which throws on a failure) settles
+ * it, inside the same recorded operation, whose interval spans both calls.
  */
 class DaprSdkClient extends DaprStateClient {
   readonly kind = 'dapr-sdk';
@@ -340,16 +345,21 @@ class DaprSdkClient extends DaprStateClient {
     return { found: true, value: JSON.stringify(data), rev: etag ? Number(etag) : undefined };
   }
 
+  /** `state.get`: a failure throws, so an empty answer is a missing key. */
+  private async get(key: string, consistency: StateConsistencyEnum): Promise<RegisterOutput> {
+    const r = await this.sdkCall(this.sdk.state.get(this.settings.store, key, { consistency }));
+    return r.ok ? { status: 'read', observed: this.observed(r.value) } : r.out;
+  }
+
   protected async read(key: string, consistency: 'strong' | 'eventual'): Promise<RegisterOutput> {
-    if (consistency === 'strong') {
-      const consistencyOpt = { consistency: StateConsistencyEnum.CONSISTENCY_STRONG };
-      const r = await this.sdkCall(this.sdk.state.get(this.settings.store, key, consistencyOpt));
-      return r.ok ? { status: 'read', observed: this.observed(r.value) } : r.out;
-    }
+    if (consistency === 'strong') return this.get(key, StateConsistencyEnum.CONSISTENCY_STRONG);
     const r = await this.sdkCall(this.sdk.state.getBulk(this.settings.store, [key]));
     if (!r.ok) return r.out;
     const item = (r.value as { data?: unknown; etag?: string }[])[0];
-    return { status: 'read', observed: this.observed(item?.data, item?.etag) };
+    const observed = this.observed(item?.data, item?.etag);
+    // Missing, or failed with the error dropped by the SDK (see the class comment): ask in a way that tells.
+    if (!observed.found) return this.get(key, StateConsistencyEnum.CONSISTENCY_EVENTUAL);
+    return { status: 'read', observed };
   }
 
   protected async save(key: string, value: string, cond: Condition | undefined): Promise<RegisterOutput> {

@@ -166,7 +166,7 @@ async function crashRedis({ backing, sidecars }: { backing: { server: RedisServe
 }
 
 /** Wait until every sidecar's /v1.0/healthz answers `status`. */
-async function healthIs(sidecars: Sidecar[], status: number, timeoutMs = 20_000): Promise<void> {
+export async function healthIs(sidecars: Sidecar[], status: number, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (const s of sidecars) {
     while (

@@ -6,6 +6,7 @@ import { renderChart } from './chart-svg';
 import { runE2e, type E2eResults } from './e2e-bench';
 import { benchDurablePut, benchReads, benchTxn, benchWatchFanout, type BenchResult } from './engine-bench';
 import { benchRedis } from './redis-bench';
+import { benchConfigFanout, benchConfigFanoutGrpc, benchQuery } from './state-views-bench';
 import { e2eRows, engineRows, markdownTable, textTable } from './report-table';
 
 /**
@@ -13,7 +14,7 @@ import { e2eRows, engineRows, markdownTable, textTable } from './report-table';
  * and the Markdown table in `bench/results/`. Each figure stands beside the floor it is compared with, measured in
  * the same run, so ratios hold on any machine.
  *
- * Environment: BENCH_ONLY=engine,redis,e2e (subsets; default all), BENCH_MS (engine ms per figure, 3000),
+ * Environment: BENCH_ONLY=engine,views,redis,e2e (subsets; default all), BENCH_MS (engine ms per figure, 3000),
  * BENCH_RSS_KEYS (1,000,000), BENCH_E2E_SECONDS (6), BENCH_E2E_ROUNDS (2), BENCH_FIXED_SECONDS (10),
  * BENCH_E2E_ONLY (workload ids: fixed-grpc, fixed-http, getstate-grpc, get-http, etcd-range, etcd-put),
  * BENCH_CPU_PROF=<dir> (write `--cpu-prof` profiles of statecar and the floors there).
@@ -92,6 +93,11 @@ async function main(): Promise<void> {
     await step('engine: RSS with 1M keys (child process)', () =>
       rssBench(Number(process.env.BENCH_RSS_KEYS ?? 1_000_000)),
     );
+  }
+  if (want('views')) {
+    await step('views: query over 100,000 keys, scan and indexed', () => benchQuery(ms));
+    await step('views: a change to 1,000 configuration subscribers', () => benchConfigFanout());
+    await step('views: the same over gRPC against a statecar process', () => benchConfigFanoutGrpc());
   }
   if (want('redis')) {
     if (have('redis-server')) await step('redis backend vs raw ioredis', () => benchRedis(ms));

@@ -28,6 +28,11 @@ interface FlagSpec {
 /** daprd's flags that statecar implements (plus `--etcd-port`). */
 export const FLAGS: Record<string, FlagSpec> = {
   'app-id': { env: 'APP_ID', default: '', value: 'id', help: 'the application id' },
+  'app-port': {
+    env: 'APP_PORT',
+    value: 'port',
+    help: "the app's HTTP port on 127.0.0.1: the app channel, where configuration updates are sent",
+  },
   'dapr-http-port': { env: 'DAPR_HTTP_PORT', default: '3500', value: 'port', help: 'HTTP API port' },
   'dapr-grpc-port': { env: 'DAPR_GRPC_PORT', default: '50001', value: 'port', help: 'gRPC API port' },
   'resources-path': {
@@ -243,6 +248,7 @@ export function parseCli(
   const resourcesPaths = flagPaths.length > 0 ? flagPaths : list(env.DAPR_RESOURCES_PATH);
   if (resourcesPaths.length === 0) resourcesPaths.push('./components');
   const etcdPort = get('etcd-port');
+  const appPort = get('app-port');
   const enableMetrics = boolFlag('enable-metrics');
   const grace = get('dapr-graceful-shutdown-seconds') ?? String(DEFAULT_GRACEFUL_SHUTDOWN_SECONDS);
   if (!/^\d+(\.\d+)?$/.test(grace)) {
@@ -263,6 +269,7 @@ export function parseCli(
     gracefulShutdownSeconds: Number(grace),
     maxBodySize: parseQuantity(get('max-body-size') ?? '4Mi'),
     etcdPort: etcdPort === undefined ? undefined : check(port('etcd-port'), etcdPort),
+    appPort: appPort === undefined || appPort === '' ? undefined : check(port('app-port'), appPort),
     apiToken: token === undefined || token === '' ? undefined : token,
   };
 }

@@ -1,6 +1,7 @@
 /**
  * The sidecar: loads the components, opens their engines, and serves the Dapr HTTP and gRPC APIs, the etcd API
- * (on the Dapr gRPC port and on `--etcd-port`), the SSE watch route and the metrics endpoint. `start` / `stop`.
+ * (on the Dapr gRPC port and on `--etcd-port`) and the metrics endpoint, and calls the app on `--app-port`.
+ * `start` / `stop`.
  */
 import fs from 'node:fs';
 import type http from 'node:http';
@@ -8,6 +9,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { DaprApiContext } from './api/api-context';
+import { AppChannel } from './api/app-channel';
 import { EtcdGateway } from './api/etcd-gateway';
 import { DEFAULT_ETCD_IDENTITY, etcdServiceRegistrar, type EtcdAuthOptions } from './api/grpc/etcd';
 import {
@@ -24,7 +26,6 @@ import { bindGrpc, createGrpcServer, etcdGrpcServerOptions } from './api/grpc/se
 import { GrpcServer } from './api/grpc/server/grpc-server';
 import { createHttpServer } from './api/http/server';
 import { createProtocolSniffer, type ProtocolSniffer } from './api/protocol-sniffer';
-import { registerWatchRoute } from './api/http/watch-sse';
 import { loadComponentFiles } from './components/component-loader';
 import type { ComponentPlan, ComponentSet } from './components/component-set';
 import { planComponents } from './components/component-set';
@@ -57,6 +58,8 @@ export interface SidecarConfig {
   maxBodySize: number;
   /** Also serve the etcd API on this port. */
   etcdPort?: number;
+  /** `--app-port`: the app's HTTP port, for the app channel (configuration updates); absent = no app channel. */
+  appPort?: number;
   /** Required `dapr-api-token`, if any. */
   apiToken?: string;
   /** Base directory for relative data directories (default cwd). */
@@ -146,6 +149,7 @@ export class Sidecar {
         extendedMetadata: new Map(),
         apiToken: config.apiToken,
         maxBodySize: config.maxBodySize,
+        appChannel: config.appPort === undefined ? undefined : new AppChannel(config.appPort),
         health: () => components.health(),
         requestShutdown: () => (config.onShutdownRequest ? config.onShutdownRequest() : void sidecar?.stop()),
         log,
@@ -178,11 +182,7 @@ export class Sidecar {
 
       // HTTP: one fastify instance per listen address (a server binds one address).
       for (const host of config.listenAddresses) {
-        const app = createHttpServer(
-          ctx,
-          [(a) => registerWatchRoute(a, (name) => components.engineOf(name))],
-          [(a) => instrumentHttp(a, { inFlight, metrics })],
-        );
+        const app = createHttpServer(ctx, [], [(a) => instrumentHttp(a, { inFlight, metrics })]);
         listeners.http.push(app);
         const port = ports.http || config.httpPort;
         await app.listen({ host, port }).catch((err: unknown) => {

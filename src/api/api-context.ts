@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { ComponentSet } from '../components/component-set';
 import type { EngineHealth } from '../engine/contract';
+import type { AppChannel } from './app-channel';
 
 export interface DaprApiContext {
   appId: string;
@@ -16,6 +17,8 @@ export interface DaprApiContext {
   apiToken?: string;
   /** Largest request body (HTTP) / message (gRPC) in bytes. */
   maxBodySize: number;
+  /** The channel to the app (`--app-port`); absent when no app port was given. */
+  appChannel?: AppChannel;
   /** Readiness of the whole sidecar (every component). */
   health(): EngineHealth;
   /** Ask the sidecar to stop (the Shutdown method). */

@@ -94,15 +94,6 @@ export const DAPR_ERRORS = {
       'the transaction contains {count} operations, which is more than what the state store supports: {max}',
     resourceInfo: true,
   },
-  STATE_QUERY_NOT_SUPPORTED: {
-    errorCode: 'ERR_STATE_STORE_NOT_SUPPORTED',
-    http: 500,
-    grpc: GrpcStatus.INTERNAL,
-    shape: 'rich',
-    reason: 'DAPR_STATE_QUERYING_NOT_SUPPORTED',
-    message: 'state store does not support querying',
-    resourceInfo: true,
-  },
   STATE_QUERY_FAILED: {
     errorCode: 'ERR_STATE_QUERY',
     http: 500,
@@ -229,6 +220,71 @@ export const DAPR_ERRORS = {
     grpc: GrpcStatus.UNKNOWN,
     shape: 'plain',
     message: '{error}',
+  },
+  // --- state: statecar's own alpha APIs (list keys, the SSE watch)
+  STATE_LIST_INVALID: {
+    errorCode: 'ERR_MALFORMED_REQUEST',
+    http: 400,
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    shape: 'legacy',
+    message: 'invalid list request for state store {store}: {error}',
+  },
+  STATE_LIST: {
+    errorCode: 'ERR_STATE_LIST',
+    http: 500,
+    grpc: GrpcStatus.INTERNAL,
+    shape: 'legacy',
+    message: 'failed listing the keys of state store {store}: {error}',
+  },
+  STATE_WATCH_COMPACTED: {
+    errorCode: 'ERR_STATE_WATCH_COMPACTED',
+    http: 410,
+    grpc: GrpcStatus.OUT_OF_RANGE,
+    shape: 'legacy',
+    message: 'cannot resume the watch of state store {store}: {error}',
+  },
+  // --- configuration (Dapr's APIErrors; over gRPC an ErrorInfo whose reason is the code)
+  CONFIGURATION_STORE_NOT_CONFIGURED: {
+    errorCode: 'ERR_CONFIGURATION_STORE_NOT_CONFIGURED',
+    http: 500,
+    grpc: GrpcStatus.FAILED_PRECONDITION,
+    shape: 'legacy',
+    message: 'configuration stores not configured',
+  },
+  CONFIGURATION_STORE_NOT_FOUND: {
+    errorCode: 'ERR_CONFIGURATION_STORE_NOT_FOUND',
+    http: 400,
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    shape: 'legacy',
+    message: 'configuration store {store} not found',
+  },
+  CONFIGURATION_GET: {
+    errorCode: 'ERR_CONFIGURATION_GET',
+    http: 500,
+    grpc: GrpcStatus.INTERNAL,
+    shape: 'legacy',
+    message: 'failed to get {keys} from Configuration store {store}: {error}',
+  },
+  CONFIGURATION_SUBSCRIBE: {
+    errorCode: 'ERR_CONFIGURATION_SUBSCRIBE',
+    http: 500,
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    shape: 'legacy',
+    message: 'failed to subscribe {keys} from Configuration store {store}: {error}',
+  },
+  CONFIGURATION_UNSUBSCRIBE: {
+    errorCode: 'ERR_CONFIGURATION_UNSUBSCRIBE',
+    http: 500,
+    grpc: GrpcStatus.INTERNAL,
+    shape: 'legacy',
+    message: 'failed to unsubscribe to configuration request {id}: {error}',
+  },
+  APP_CHANNEL_NIL: {
+    errorCode: 'ERR_APP_CHANNEL_NIL',
+    http: 500,
+    grpc: GrpcStatus.INTERNAL,
+    shape: 'legacy',
+    message: 'app channel is not initialized. cannot subscribe to configuration updates',
   },
   // --- generic request errors
   MALFORMED_REQUEST: {
@@ -390,7 +446,7 @@ export type DaprErrorName = keyof typeof DAPR_ERRORS;
 
 /** Template parameters; missing ones render as empty strings. */
 export type DaprErrorParams = Partial<
-  Record<'store' | 'key' | 'error' | 'operation' | 'count' | 'max' | 'limit', string | number>
+  Record<'store' | 'key' | 'keys' | 'id' | 'error' | 'operation' | 'count' | 'max' | 'limit', string | number>
 >;
 
 /** A Dapr API error, renderable on both protocols. */
@@ -520,6 +576,8 @@ export function stateFailure(op: StateOperation, store: string, key: string, err
         });
       }
       return genericStateFailure(op, store, key, e.message, e);
+    case 'COMPACTED':
+    case 'INVALID_REQUEST':
     case 'STORE':
       return genericStateFailure(op, store, key, e.message, e);
   }

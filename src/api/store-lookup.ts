@@ -4,6 +4,7 @@
  */
 import type { StateStoreEntry } from '../components/component-set';
 import type { DaprLockStore } from '../concurrency/dapr/lock-store';
+import type { ConfigurationStore } from '../state/configuration-store';
 import type { DaprApiContext } from './api-context';
 import { DaprError } from './dapr-errors';
 
@@ -22,5 +23,14 @@ export function lockStoreOrThrow(ctx: DaprApiContext, name: string): DaprLockSto
   if (stores.size === 0) throw new DaprError('LOCK_STORE_NOT_CONFIGURED', { store: name });
   const store = stores.get(name);
   if (!store) throw new DaprError('LOCK_STORE_NOT_FOUND', { store: name });
+  return store;
+}
+
+/** The configuration store named `name`. */
+export function configurationStoreOrThrow(ctx: DaprApiContext, name: string): ConfigurationStore {
+  const stores = ctx.components.configurationStores;
+  if (stores.size === 0) throw new DaprError('CONFIGURATION_STORE_NOT_CONFIGURED', { store: name });
+  const store = stores.get(name);
+  if (!store) throw new DaprError('CONFIGURATION_STORE_NOT_FOUND', { store: name });
   return store;
 }

@@ -1,12 +1,16 @@
 /**
- * Turns validated component definitions into running state and lock stores: checks each type against the registry,
+ * Turns validated component definitions into running state, lock and configuration stores: checks each type against
+ * the registry,
  * opens one engine per backend (shared by every component on it) and one lease clock per engine; `ignoreErrors` and
  * `initTimeout` as daprd.
  */
 import type { Engine, EngineHealth } from '../engine/contract';
 import { DaprLockStore } from '../concurrency/dapr/lock-store';
+import { ConfigurationStore } from '../state/configuration-store';
 import { keyPrefixSchema, resolvePrefix } from '../state/key-prefix';
+import { KeySpace } from '../state/key-space';
 import { LeaseClock } from '../state/lease-clock';
+import { parseIndexDeclaration } from '../state/query-index';
 import { DaprStateStore } from '../state/state-store';
 import { ComponentConfigError, zodFieldError } from './component-loader';
 import type { ComponentDefinition } from './component-schema';
@@ -60,6 +64,8 @@ interface Planned {
   settings: BackendSettings;
   prefixStrategy: string;
   etcdApi: boolean;
+  /** State stores: field paths with a query index (`queryIndexes`). */
+  queryIndexes: string[];
 }
 
 /** A component's engine and how to name it in a readiness warning. */
@@ -75,17 +81,21 @@ export class ComponentSet {
     readonly components: RegisteredComponent[],
     readonly stateStores: Map<string, StateStoreEntry>,
     readonly lockStores: Map<string, DaprLockStore>,
-    /** The state store served on the etcd API: the one with `etcdAPI: "true"`, else the first one. */
+    /**
+     * The store served on the etcd API: the one with `etcdAPI: "true"` (a state or configuration store), else the
+     * first state store.
+     */
     readonly etcdStoreName: string | undefined,
     private readonly engines: Engine[],
     private readonly clocks: LeaseClock[],
     /** Each served component with its engine, for {@link unready}. */
     private readonly readiness: ComponentReadiness[] = [],
+    readonly configurationStores: Map<string, ConfigurationStore> = new Map(),
   ) {}
 
-  /** The engine under a state store (for the etcd API and watch routes). */
+  /** The engine under a state or configuration store (for the etcd API). */
   engineOf(storeName: string): Engine | undefined {
-    return this.stateStores.get(storeName)?.engine;
+    return this.stateStores.get(storeName)?.engine ?? this.configurationStores.get(storeName)?.engine;
   }
 
   /** The engine of the etcd-API store, if any state store exists. */
@@ -113,8 +123,9 @@ export class ComponentSet {
     return out;
   }
 
-  /** Stop lease timers and close every engine. */
+  /** End configuration subscriptions, stop lease timers and close every engine. */
   async close(): Promise<void> {
+    for (const s of this.configurationStores.values()) s.close();
     for (const c of this.clocks) c.close();
     await Promise.allSettled(this.engines.map((e) => e.close()));
   }
@@ -214,6 +225,8 @@ export class ComponentPlan {
 
       const stateStores = new Map<string, StateStoreEntry>();
       const lockStores = new Map<string, DaprLockStore>();
+      const configurationStores = new Map<string, ConfigurationStore>();
+      const views: { name: string; ref?: string; backend: { engine: Engine; clock: LeaseClock } }[] = [];
       const components: RegisteredComponent[] = [];
       const readiness: ComponentReadiness[] = [];
       for (const p of this.planned) {
@@ -221,7 +234,7 @@ export class ComponentPlan {
         const ref = p.settings.stateStore;
         const backend = engines.get(p.settings.backendKey);
         if (!backend) {
-          // Only a lock on a state store that was left out gets here.
+          // Only a lock or configuration store on a state store that was left out gets here.
           const why = ref !== undefined ? this.leftOut.get(ref) : undefined;
           if (why === undefined) throw new Error(`internal: backend ${p.settings.backendKey} not opened`);
           this.leaveOut(p, `its state store "${ref}" was left out`);
@@ -239,8 +252,14 @@ export class ComponentPlan {
             clock: backend.clock,
             prefix,
             maxTxnOps: backend.maxTxnOps,
+            queryIndexes: p.queryIndexes,
           });
+          // In the background: a backend that is not up yet must not hold start-up back.
+          void store.prepare();
           stateStores.set(p.def.name, { name: p.def.name, type: p.def.type, store, engine: backend.engine });
+        } else if (p.row.category === 'configuration') {
+          // Built below, once every state store it may be a view of exists.
+          views.push({ name: p.def.name, ref, backend });
         } else {
           const lockPrefix = p.prefixStrategy === 'namespace' ? opts.appId : prefix;
           lockStores.set(
@@ -261,9 +280,19 @@ export class ComponentPlan {
         });
         readiness.push({ name: p.def.name, type: p.def.type, engine: backend.engine });
       }
+      for (const v of views) {
+        // A view of a state store's keys, or the engine's own keys (those of locks and indexes left out).
+        const source =
+          v.ref !== undefined ? stateStores.get(v.ref)!.store : { ...v.backend, keys: new KeySpace('') };
+        configurationStores.set(v.name, new ConfigurationStore(v.name, source));
+      }
       let etcdStoreName = this.etcdMarked?.def.name;
-      if (etcdStoreName !== undefined && !stateStores.has(etcdStoreName)) {
-        opts.log?.warn(`the etcd API is not served: its state store ${etcdStoreName} was left out`);
+      if (
+        etcdStoreName !== undefined &&
+        !stateStores.has(etcdStoreName) &&
+        !configurationStores.has(etcdStoreName)
+      ) {
+        opts.log?.warn(`the etcd API is not served: its store ${etcdStoreName} was left out`);
         etcdStoreName = undefined;
       } else if (etcdStoreName === undefined) {
         etcdStoreName = stateStores.keys().next().value;
@@ -276,6 +305,7 @@ export class ComponentPlan {
         [...engines.values()].map((b) => b.engine),
         [...engines.values()].map((b) => b.clock),
         readiness,
+        configurationStores,
       );
     } catch (err) {
       for (const b of engines.values()) {
@@ -352,7 +382,7 @@ export function planComponents(defs: ComponentDefinition[], opts: OpenOptions): 
   const cwd = opts.cwd ?? process.cwd();
   const planned = defs.map((def) => plan(def, cwd, opts));
 
-  // Lock components naming a state store share its backend.
+  // Lock and configuration components naming a state store share its backend.
   const byName = new Map(planned.map((p) => [p.def.name, p]));
   for (const p of planned) {
     const ref = p.settings.stateStore;
@@ -376,11 +406,12 @@ export function planComponents(defs: ComponentDefinition[], opts: OpenOptions): 
       `only one state store can be served on the etcd API (also set on "${etcdMarked[0].def.name}")`,
     );
   }
-  if (etcdMarked.length === 1 && etcdMarked[0].row.category !== 'state') {
+  // A configuration store can be served too: its items are then set with etcdctl.
+  if (etcdMarked.length === 1 && etcdMarked[0].row.category === 'lock') {
     throw new ComponentConfigError(
       etcdMarked[0].def.file,
       'spec.metadata.etcdAPI',
-      'only state stores can be served',
+      'only state and configuration stores can be served',
     );
   }
   return new ComponentPlan(planned, etcdMarked[0], opts);
@@ -404,6 +435,8 @@ function capabilities(row: ComponentTypeRow): string[] {
 
 /** Metadata every component type reads: the key prefix strategy, and which state store the etcd API serves. */
 const COMMON_METADATA_NAMES = ['keyPrefix', 'etcdAPI'];
+/** Metadata every state store reads: the fields with a query index (docs/state-views.md#indexes). */
+const STATE_METADATA_NAMES = ['queryIndexes'];
 
 function plan(def: ComponentDefinition, cwd: string, opts: OpenOptions): Planned {
   const row = componentType(def.type);
@@ -421,7 +454,8 @@ function plan(def: ComponentDefinition, cwd: string, opts: OpenOptions): Planned
       `unsupported version "${def.version}" (only v1)`,
     );
   }
-  const shared = row.category === 'state' ? (opts.stateMetadataNames ?? []) : [];
+  const shared =
+    row.category === 'state' ? [...STATE_METADATA_NAMES, ...(opts.stateMetadataNames ?? [])] : [];
   const metadata = canonicalMetadata(def, row, shared, opts.log);
   const prefix = keyPrefixSchema.safeParse(metadata.keyPrefix);
   if (!prefix.success) throw zodFieldError(def.file, 'spec.metadata.keyPrefix', prefix.error);
@@ -435,6 +469,14 @@ function plan(def: ComponentDefinition, cwd: string, opts: OpenOptions): Planned
   }
   const parsed = row.parse(metadata, { name: def.name, cwd });
   if (!parsed.success) throw zodFieldError(def.file, 'spec.metadata', parsed.error);
+  let queryIndexes: string[] = [];
+  if (row.category === 'state') {
+    try {
+      queryIndexes = parseIndexDeclaration(metadata.queryIndexes);
+    } catch (err) {
+      throw new ComponentConfigError(def.file, 'spec.metadata.queryIndexes', errorText(err));
+    }
+  }
   return {
     def,
     metadata,
@@ -442,6 +484,7 @@ function plan(def: ComponentDefinition, cwd: string, opts: OpenOptions): Planned
     settings: parsed.data,
     prefixStrategy: prefix.data,
     etcdApi: etcdRaw === 'true',
+    queryIndexes,
   };
 }
 

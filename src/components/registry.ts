@@ -17,7 +17,7 @@ import { commonEngineOptionsSchema, embeddedEngineOptionsSchema } from '../engin
 import { STATE_FEATURES } from '../state/state-store';
 import { createRedisEngine, redisEngineOptionsSchema, storePrefixOf } from '../engine/redis';
 
-export type ComponentCategory = 'state' | 'lock';
+export type ComponentCategory = 'state' | 'lock' | 'configuration';
 
 /** What a row may know about the component being opened. */
 export interface OpenContext {
@@ -33,7 +33,7 @@ export interface BackendSettings {
   backendKey: string;
   /** Most operations per engine txn (Dapr's transaction limit for state stores on it). */
   maxTxnOps: number;
-  /** Name of a state store this component explicitly shares its engine with (lock components). */
+  /** Name of a state store this component explicitly shares its engine with (lock and configuration components). */
   stateStore?: string;
 }
 
@@ -323,9 +323,9 @@ function redisRow(category: ComponentCategory): ComponentTypeRow {
 }
 
 /**
- * A lock row that also accepts just `stateStore: <state store name>`: the lock then runs on that state store's engine
- * (the component set resolves the reference), so the row's own backend metadata (a data directory, a Redis host, ...)
- * is not needed.
+ * A lock or configuration row that also accepts just `stateStore: <state store name>`: the component then runs on
+ * that state store's engine (the component set resolves the reference), so the row's own backend metadata (a data
+ * directory, a Redis host, ...) is not needed.
  */
 function sharingStateStore(row: ComponentTypeRow): ComponentTypeRow {
   return {
@@ -339,14 +339,38 @@ function sharingStateStore(row: ComponentTypeRow): ComponentTypeRow {
   };
 }
 
-/** The type → row table. */
-export const COMPONENT_TYPES: Readonly<Record<string, ComponentTypeRow>> = {
+/**
+ * `configuration.<backend>` for every `state.<backend>`: the same metadata and the same engines (components on one
+ * backend share one engine, so configuration items are keys the etcd API and the other components see), or just
+ * `stateStore: <name>` to serve that state store's keys as its app sees them.
+ */
+function configurationRows(rows: Record<string, ComponentTypeRow>): Record<string, ComponentTypeRow> {
+  const out: Record<string, ComponentTypeRow> = {};
+  for (const [type, row] of Object.entries(rows)) {
+    if (row.category !== 'state') continue;
+    out[`configuration.${type.slice('state.'.length)}`] = sharingStateStore({
+      ...row,
+      category: 'configuration',
+      features: [],
+      metadataNames: [...row.metadataNames, 'stateStore'],
+    });
+  }
+  return out;
+}
+
+const STORE_TYPES: Record<string, ComponentTypeRow> = {
   'state.in-memory': inMemoryRow('state'),
   'state.embedded': embeddedRow('state'),
   'lock.in-memory': sharingStateStore(inMemoryRow('lock')),
   'lock.embedded': sharingStateStore(embeddedRow('lock')),
   'state.redis': redisRow('state'),
   'lock.redis': sharingStateStore(redisRow('lock')),
+};
+
+/** The type → row table. */
+export const COMPONENT_TYPES: Readonly<Record<string, ComponentTypeRow>> = {
+  ...STORE_TYPES,
+  ...configurationRows(STORE_TYPES),
 };
 
 /** The row for a type, or undefined if statecar does not know it. */

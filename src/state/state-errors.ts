@@ -13,6 +13,9 @@
  * - `TOO_MANY_OPS`: a transaction exceeds the store's limit.
  * - `UNSUPPORTED_OPERATION`: a transaction operation other than `upsert` / `delete`.
  * - `INVALID_VALUE`: a value that had to be JSON was not (gRPC `contentType=application/json`).
+ * - `COMPACTED`: a read or watch asked for a revision the engine's history no longer holds (a page token or a
+ *   resume position that is too old).
+ * - `INVALID_REQUEST`: a malformed argument of a query, list or watch (a bad page token, a bad position).
  * - `STORE`: any other failure of the store (bad TTL, bad option string, engine error).
  */
 export type StateErrorKind =
@@ -22,6 +25,8 @@ export type StateErrorKind =
   | 'TOO_MANY_OPS'
   | 'UNSUPPORTED_OPERATION'
   | 'INVALID_VALUE'
+  | 'COMPACTED'
+  | 'INVALID_REQUEST'
   | 'STORE';
 
 /** A typed failure of a state operation; `message` is the store-level text Dapr embeds in its own message. */

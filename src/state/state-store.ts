@@ -8,10 +8,13 @@
  *   engine txn: one revision, all or nothing.
  */
 import type { Compare, Engine, KeyValue, LeaseId, RequestOp } from '../engine/contract';
-import { KEY_SEPARATOR, StateKeyCodec } from './key-prefix';
+import { KEY_SEPARATOR } from './key-prefix';
+import { KeySpace } from './key-space';
 import type { LeaseClock } from './lease-clock';
 import type { StateOptions } from './options';
 import { checkOptions, etagMismatch, parseEtag, writeCondition } from './options';
+import type { IndexedWrite } from './query-index';
+import { QueryIndexes } from './query-index';
 import { StateError, joinItemErrors, toStateError } from './state-errors';
 import { TTL_EXPIRE_TIME_KEY, formatExpireTime, parseTtl } from './ttl';
 
@@ -57,7 +60,7 @@ export interface TransactionOp {
 }
 
 /** Dapr feature names every {@link DaprStateStore} supports (listed as capabilities by the metadata API). */
-export const STATE_FEATURES: readonly string[] = ['ETAG', 'TRANSACTIONAL', 'TTL'];
+export const STATE_FEATURES: readonly string[] = ['ETAG', 'TRANSACTIONAL', 'TTL', 'QUERY_API'];
 
 export interface StateStoreConfig {
   name: string;
@@ -67,22 +70,39 @@ export interface StateStoreConfig {
   prefix: string;
   /** Most operations a transaction may hold (the engine's per-txn op limit). */
   maxTxnOps: number;
+  /** Field paths with a query index (component metadata `queryIndexes`; none by default). */
+  queryIndexes?: readonly string[];
 }
 
 /** Dapr state operations on one store. All methods reject with {@link StateError}. */
 export class DaprStateStore {
   readonly name: string;
   readonly maxTxnOps: number;
-  private readonly engine: Engine;
-  private readonly clock: LeaseClock;
-  private readonly keys: StateKeyCodec;
+  readonly engine: Engine;
+  readonly clock: LeaseClock;
+  /** The app's keys in the engine (the key prefix applied and stripped). */
+  readonly keys: KeySpace;
+  /** The query indexes, when the component declares any. */
+  readonly indexes?: QueryIndexes;
 
   constructor(cfg: StateStoreConfig) {
     this.name = cfg.name;
     this.engine = cfg.engine;
     this.clock = cfg.clock;
-    this.keys = new StateKeyCodec(cfg.prefix);
+    this.keys = KeySpace.forStatePrefix(cfg.prefix);
     this.maxTxnOps = cfg.maxTxnOps;
+    if (cfg.queryIndexes && cfg.queryIndexes.length > 0) {
+      this.indexes = new QueryIndexes(cfg.queryIndexes, this.keys);
+    }
+  }
+
+  /**
+   * Bring the store's query indexes in line with its declaration, in the background: the store serves at once,
+   * its queries scan until the entries are known to be right. Resolves when done (or the engine closed).
+   * Without a declaration the entries an earlier declaration left are removed.
+   */
+  prepare(): Promise<void> {
+    return (this.indexes ?? new QueryIndexes([], this.keys)).prepareInBackground(this.engine);
   }
 
   /** Reject keys containing `||` (checked before the prefix is applied, as Dapr). */
@@ -198,21 +218,15 @@ export class DaprStateStore {
 
     const leases: LeaseId[] = [];
     try {
-      const success: RequestOp[] = [];
-      for (const f of finalOps.values()) {
-        if (f.put) {
-          const lease = f.put.ttl > 0 ? await this.clock.grant(f.put.ttl) : 0n;
-          if (lease !== 0n) leases.push(lease);
-          success.push({ put: { key: f.stored, value: f.put.value, lease, prevKv: true } });
-        } else {
-          success.push({ deleteRange: { key: f.stored, prevKv: true } });
-        }
+      const writes: IndexedWrite[] = [];
+      for (const [key, f] of finalOps) {
+        const lease = f.put && f.put.ttl > 0 ? await this.clock.grant(f.put.ttl) : 0n;
+        if (lease !== 0n) leases.push(lease);
+        writes.push({ key, stored: f.stored, put: f.put ? { value: f.put.value, lease } : undefined });
       }
-      const res = await this.engine.txn({ compare: compares, success });
-      if (!res.succeeded) throw new StateError('ETAG_MISMATCH', 'possible etag mismatch: a condition failed');
-      await this.releasePrevLeases(
-        res.responses.flatMap((r) => [r.put?.prevKv, ...(r.deleteRange?.prevKvs ?? [])]),
-      );
+      const { succeeded, previous } = await this.commit(compares, writes);
+      if (!succeeded) throw new StateError('ETAG_MISMATCH', 'possible etag mismatch: a condition failed');
+      await this.releasePrevLeases(previous);
       leases.length = 0;
     } catch (err) {
       throw toStateError(err);
@@ -220,6 +234,31 @@ export class DaprStateStore {
       // Leases of a failed txn hold no keys: drop them now rather than at expiry.
       await Promise.all(leases.map((l) => this.clock.revoke(l)));
     }
+  }
+
+  /**
+   * Write keys as one engine txn under `compares`. With query indexes the index entries go into the same txn
+   * (see query-index.ts); `current` is then what the compares were checked on.
+   */
+  private async commit(
+    compares: Compare[],
+    writes: IndexedWrite[],
+  ): Promise<{ succeeded: boolean; previous: KeyValue[]; current?: KeyValue }> {
+    if (this.indexes) {
+      const r = await this.indexes.commit(this.engine, compares, writes);
+      return { ...r, current: r.current.get(writes[0].stored.toString('latin1')) };
+    }
+    const success: RequestOp[] = writes.map((w) =>
+      w.put
+        ? { put: { key: w.stored, value: w.put.value, lease: w.put.lease, prevKv: true } }
+        : { deleteRange: { key: w.stored, prevKv: true } },
+    );
+    // A single write that fails reads the key, so the mismatch can say why.
+    const failure: RequestOp[] = writes.length === 1 ? [{ range: { key: writes[0].stored } }] : [];
+    const res = await this.engine.txn({ compare: compares, success, failure });
+    if (!res.succeeded) return { succeeded: false, previous: [], current: res.responses[0]?.range?.kvs[0] };
+    const previous = res.responses.flatMap((r) => [r.put?.prevKv, ...(r.deleteRange?.prevKvs ?? [])]);
+    return { succeeded: true, previous: previous.filter((kv) => kv !== undefined) };
   }
 
   private async perItem<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
@@ -246,16 +285,12 @@ export class DaprStateStore {
     const lease = ttl > 0 ? await this.clock.grant(ttl) : 0n;
     let ok = false;
     try {
-      const res = await this.engine.txn({
-        compare: cmp ? [cmp] : [],
-        success: [{ put: { key: stored, value: item.value, lease, prevKv: true } }],
-        failure: [{ range: { key: stored } }],
-      });
-      if (!res.succeeded) {
-        throw etagMismatch(item.key, this.mismatchReason(res.responses[0]?.range?.kvs[0], etag));
-      }
+      const res = await this.commit(cmp ? [cmp] : [], [
+        { key: item.key, stored, put: { value: item.value, lease } },
+      ]);
+      if (!res.succeeded) throw etagMismatch(item.key, this.mismatchReason(res.current, etag));
       ok = true;
-      await this.releasePrevLeases([res.responses[0]?.put?.prevKv]);
+      await this.releasePrevLeases(res.previous);
     } finally {
       if (!ok && lease !== 0n) await this.clock.revoke(lease);
     }
@@ -266,14 +301,9 @@ export class DaprStateStore {
     const etag = parseEtag(item.etag);
     const stored = this.keys.encode(item.key);
     const cmp = writeCondition(stored, item.key, etag, concurrency);
-    const res = await this.engine.txn({
-      compare: cmp ? [cmp] : [],
-      success: [{ deleteRange: { key: stored, prevKv: true } }],
-      failure: [{ range: { key: stored } }],
-    });
-    if (!res.succeeded)
-      throw etagMismatch(item.key, this.mismatchReason(res.responses[0]?.range?.kvs[0], etag));
-    await this.releasePrevLeases(res.responses[0]?.deleteRange?.prevKvs ?? []);
+    const res = await this.commit(cmp ? [cmp] : [], [{ key: item.key, stored }]);
+    if (!res.succeeded) throw etagMismatch(item.key, this.mismatchReason(res.current, etag));
+    await this.releasePrevLeases(res.previous);
   }
 
   private mismatchReason(current: KeyValue | undefined, etag: number | undefined): string {

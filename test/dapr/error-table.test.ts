@@ -103,7 +103,7 @@ describe('on the wire (sidecar process)', () => {
   });
 
   test('SSE watch errors come from the Dapr table (JSON body, exact content type, details)', async () => {
-    const unknown = await request(sc.httpUrl, 'GET', '/v1.0-alpha1/state/nope/watch?prefix=true');
+    const unknown = await request(sc.httpUrl, 'GET', '/v1.0-alpha1/state/nope/watch');
     expect(unknown.status).toBe(400);
     expect(unknown.headers.get('content-type')).toBe('application/json');
     const body = unknown.json as { errorCode: string; message: string; details: { reason?: string }[] };
@@ -111,16 +111,12 @@ describe('on the wire (sidecar process)', () => {
     expect(body.message).toBe('state store nope is not found');
     expect(body.details[0].reason).toBe('DAPR_STATE_NOT_FOUND');
 
-    const badRev = await request(
-      sc.httpUrl,
-      'GET',
-      '/v1.0-alpha1/state/statestore/watch?key=k&startRevision=x',
-    );
-    expect(badRev.status).toBe(400);
-    expect(badRev.headers.get('content-type')).toBe('application/json');
-    expect(badRev.json).toEqual({
+    const badEtag = await request(sc.httpUrl, 'GET', '/v1.0-alpha1/state/statestore/watch?key=k&etag=x');
+    expect(badEtag.status).toBe(400);
+    expect(badEtag.headers.get('content-type')).toBe('application/json');
+    expect(badEtag.json).toEqual({
       errorCode: 'ERR_MALFORMED_REQUEST',
-      message: 'startRevision must be a non-negative integer',
+      message: 'etag must be an etag of the store (a whole number), got "x"',
     });
   });
 

@@ -220,10 +220,10 @@ describe('rich errors', () => {
     }
   });
 
-  test('query unsupported: Internal DAPR_STATE_QUERYING_NOT_SUPPORTED', async () => {
-    const f = await grpcFailure(c.call('QueryStateAlpha1', { storeName: store, query: '{}' }));
+  test('malformed query: Internal DAPR_STATE_QUERY_FAILED', async () => {
+    const f = await grpcFailure(c.call('QueryStateAlpha1', { storeName: store, query: '{"filter":[]}' }));
     expect(f.code).toBe(status.INTERNAL);
-    expect(reasonOf(f)).toBe('DAPR_STATE_QUERYING_NOT_SUPPORTED');
+    expect(reasonOf(f)).toBe('DAPR_STATE_QUERY_FAILED');
   });
 
   test('over maxTxnOps transaction operations: InvalidArgument with counts', async () => {

@@ -428,14 +428,16 @@ describe('TTL', () => {
 });
 
 describe('query, lock, metadata, health', () => {
-  test('query answers as Dapr for a store without the query feature', async () => {
-    const r = await http('POST', '/v1.0-alpha1/state/statestore/query', { filter: {} });
+  test('a malformed query is 500 ERR_STATE_QUERY, as Dapr (the query API itself: test/dapr/query.test.ts)', async () => {
+    const r = await http('POST', '/v1.0-alpha1/state/statestore/query', { filter: { LIKE: { a: 1 } } });
     expect(r.status).toBe(500);
     const b = r.json as { errorCode: string; message: string; details: Record<string, unknown>[] };
-    expect(b.errorCode).toBe('ERR_STATE_STORE_NOT_SUPPORTED');
-    expect(b.message).toBe('state store does not support querying');
+    expect(b.errorCode).toBe('ERR_STATE_QUERY');
+    expect(b.message).toBe(
+      'state store statestore query failed: failed to parse JSON query body: unsupported filter "LIKE"',
+    );
     expect(b.details.map((d) => d.reason ?? d.resource_name)).toEqual([
-      'DAPR_STATE_QUERYING_NOT_SUPPORTED',
+      'DAPR_STATE_QUERY_FAILED',
       'statestore',
     ]);
   });
@@ -508,7 +510,7 @@ describe('query, lock, metadata, health', () => {
     expect(m.id).toBe('testapp');
     expect(m.components.map((c) => c.name).sort()).toEqual(['lockstore', 'statestore', 'store2']);
     expect(m.components.find((c) => c.name === 'statestore')?.capabilities).toEqual(
-      expect.arrayContaining(['ETAG', 'TRANSACTIONAL', 'TTL', 'ACTOR']),
+      expect.arrayContaining(['ETAG', 'TRANSACTIONAL', 'TTL', 'QUERY_API', 'ACTOR']),
     );
     expect(m.extended).toMatchObject({ team: 'storage', daprRuntimeVersion: expect.any(String) });
   });

@@ -106,7 +106,11 @@ export const HTTP_ROUTES: HttpRoute[] = [
       `{"operations":[{"operation":"upsert","request":{"key":"f-${r.int(50)}","value":${val(r)}}}]}`,
   },
   { method: 'POST', path: '/v1.0-alpha1/state/{store}/query', body: () => '{"filter":{}}' },
-  { method: 'GET', path: '/v1.0-alpha1/state/{store}/watch?prefix=true&startRevision=1' },
+  { method: 'GET', path: '/v1.0-alpha1/state/{store}/watch?prefix=f-&etag=1' },
+  { method: 'GET', path: '/v1.0-alpha1/state/{store}?prefix=f-&limit=5' },
+  { method: 'GET', path: '/v1.0/configuration/configstore?key=f-1&key=f-2' },
+  { method: 'GET', path: '/v1.0/configuration/{store}/subscribe' },
+  { method: 'GET', path: '/v1.0/configuration/configstore/{key}/unsubscribe' },
   {
     method: 'POST',
     path: '/v1.0-alpha1/lock/{store}',
@@ -290,7 +294,9 @@ export const DAPRD_COMPATIBLE_5XX = new Set([
   'ERR_STATE_SAVE',
   'ERR_STATE_DELETE',
   'ERR_STATE_TRANSACTION',
-  'ERR_STATE_STORE_NOT_SUPPORTED',
+  'ERR_STATE_QUERY',
+  'ERR_APP_CHANNEL_NIL',
+  'ERR_CONFIGURATION_UNSUBSCRIBE',
   'ERR_STATE_STORE_NOT_CONFIGURED',
   'ERR_LOCK_STORE_NOT_CONFIGURED',
   'ERR_HEALTH_APPID_NOT_MATCH',
@@ -341,6 +347,18 @@ export const GRPC_METHODS: GrpcMethod[] = [
     request: (r) => Buffer.concat([s(1, 'statestore'), msg(2, s(1, 'upsert'), msg(2, item(r)))]),
   },
   { path: D + 'QueryStateAlpha1', request: () => Buffer.concat([s(1, 'statestore'), s(2, '{}')]) },
+  {
+    path: D + 'GetConfiguration',
+    request: (r) => Buffer.concat([s(1, 'configstore'), s(2, `g-${r.int(50)}`)]),
+  },
+  {
+    path: D + 'UnsubscribeConfiguration',
+    request: (r) => Buffer.concat([s(1, 'configstore'), s(2, `id${r.int(5)}`)]),
+  },
+  {
+    path: '/statecar.v1alpha1.StateList/ListState',
+    request: (r) => Buffer.concat([s(1, `g-${r.int(5)}`), int(2, r.int(20)), s(5, 'statestore')]),
+  },
   {
     path: D + 'TryLockAlpha1',
     request: (r) => Buffer.concat([s(1, 'lockstore'), s(2, `r${r.int(5)}`), s(3, 'o'), int(4, 1)]),

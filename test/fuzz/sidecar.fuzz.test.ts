@@ -66,6 +66,9 @@ beforeAll(async () => {
       'statestore.yaml': stateComponent('statestore', 'state.in-memory', { etcdAPI: 'true' }),
       'lockstore.yaml': lockComponent('lockstore', 'lock.in-memory', { stateStore: 'statestore' }),
       'canary.yaml': stateComponent('canary', 'state.in-memory'),
+      'configstore.yaml': stateComponent('configstore', 'configuration.in-memory', {
+        stateStore: 'statestore',
+      }),
     },
   });
   // Keys saved before the fuzz, in a store it never names: they must come out of it unchanged.

@@ -1,5 +1,6 @@
 /**
- * The `dapr.proto.runtime.v1.Dapr` service: state, lock, metadata and shutdown methods over gRPC.
+ * The `dapr.proto.runtime.v1.Dapr` service: state, configuration (dapr-configuration.ts), lock, metadata and
+ * shutdown methods over gRPC.
  * Values are bytes and stored unchanged, except SaveState items with metadata `contentType=application/json`, which
  * Dapr parses and its stores re-serialise.
  */
@@ -12,7 +13,10 @@ import type { DaprApiContext } from '../api-context';
 import { DaprError, isDaprError, stateFailure } from '../dapr-errors';
 import { tryLock, unlock } from '../lock-api';
 import { metadataSnapshot } from '../metadata-api';
+import { queryStateStore } from '../query-api';
+import { queryMetadata } from '../../state/state-query';
 import { stateStoreOrThrow } from '../store-lookup';
+import { configurationHandlers, configurationStreams } from './dapr-configuration';
 import { toServiceError } from './rich-status';
 import { rejectedRequestOf } from './wire/checked-decode';
 
@@ -84,7 +88,8 @@ function optionStrings(o: z.infer<typeof optionsSchema>): SaveItem['options'] {
   };
 }
 
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+/** Validate a request object; a mismatch is a malformed request naming the field. */
+export function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   const r = schema.safeParse(value);
   if (!r.success) {
     const issue = r.error.issues[0];
@@ -170,7 +175,7 @@ function parseSaveState(request: unknown): z.infer<typeof saveStateSchema> {
 }
 
 /** A unary handler body: request object in, response object out (errors are thrown). */
-type Handler = (request: unknown, call: grpc.ServerUnaryCall<unknown, unknown>) => Promise<unknown>;
+export type Handler = (request: unknown, call: grpc.ServerUnaryCall<unknown, unknown>) => Promise<unknown>;
 
 /** Build the service implementation (the API token is checked by an interceptor, see auth-interceptor.ts). */
 export function daprServiceImplementation(ctx: DaprApiContext): grpc.UntypedServiceImplementation {
@@ -245,8 +250,14 @@ export function daprServiceImplementation(ctx: DaprApiContext): grpc.UntypedServ
 
     async QueryStateAlpha1(request) {
       const req = parse(queryStateSchema, request);
-      stateStoreOrThrow(ctx, req.storeName);
-      throw new DaprError('STATE_QUERY_NOT_SUPPORTED', { store: req.storeName });
+      const r = await queryStateStore(ctx, req.storeName, req.query);
+      // No results: an empty response, as daprd (the token is dropped too).
+      if (r.results.length === 0) return {};
+      return {
+        results: r.results.map((it) => ({ key: it.key, data: it.data, etag: it.etag, error: '' })),
+        token: r.token ?? '',
+        metadata: queryMetadata(r),
+      };
     },
 
     async DeleteState(request) {
@@ -340,8 +351,21 @@ export function daprServiceImplementation(ctx: DaprApiContext): grpc.UntypedServ
       setImmediate(() => ctx.requestShutdown());
       return {};
     },
+
+    ...configurationHandlers(ctx, parse),
   };
 
+  return { ...unaryImplementation(ctx, handlers), ...configurationStreams(ctx, parse) };
+}
+
+/**
+ * grpc-js unary handlers from handler bodies: the response, or the thrown error rendered as a Dapr status
+ * (anything that is not a DaprError is logged and answered as INTERNAL).
+ */
+export function unaryImplementation(
+  ctx: DaprApiContext,
+  handlers: Record<string, Handler>,
+): grpc.UntypedServiceImplementation {
   const impl: grpc.UntypedServiceImplementation = {};
   for (const [name, handler] of Object.entries(handlers)) {
     const fail = (err: unknown, callback: grpc.sendUnaryData<unknown>): void => {

@@ -1,13 +1,11 @@
 /**
- * The gRPC servers: the Dapr service from statecar's own protos plus any extra services (e.g. the etcd API),
- * served by statecar's own server on `node:http2` (./server/, docs/grpc-server.md). Message sizes are capped at
- * `--max-body-size` in both directions, as daprd does, and with DAPR_API_TOKEN every call on the port needs the
- * token. Server reflection is added last, over whatever services were registered.
+ * The gRPC servers: the Dapr service and statecar's List service from statecar's own protos, plus any extra
+ * services (e.g. the etcd API), served by statecar's own server on `node:http2` (./server/, docs/grpc-server.md).
+ * Message sizes are capped at `--max-body-size` in both directions, as daprd does, and with DAPR_API_TOKEN every
+ * call on the port needs the token. Server reflection is added last, over whatever services were registered.
  */
 import path from 'node:path';
-import { loadPackageDefinition } from '@grpc/grpc-js';
 import type * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import type { DaprApiContext } from '../api-context';
 import { apiTokenLayer } from './auth-interceptor';
@@ -15,9 +13,11 @@ import { daprServiceImplementation } from './dapr-service';
 import { DAPR_FAST_CODECS } from './dapr-fast-codec';
 import { DEFAULT_MAX_REQUEST_BYTES } from './etcd';
 import { protoRoot } from './proto-path';
+import { loadServiceDefinition } from './proto-services';
 import { addReflection } from './reflection';
 import type { CallLayer } from './server/call-layer';
 import { GrpcServer, type GrpcServerOptions } from './server/grpc-server';
+import { statecarListService } from './statecar-service';
 import { withCheckedDecode } from './wire/checked-decode';
 import { withFastCodecs, type MethodMap } from './wire/fast-codecs';
 
@@ -27,28 +27,13 @@ export type ServiceRegistrar = Pick<grpc.Server, 'addService'>;
 /** Adds a service to the server. */
 export type GrpcRegistrar = (server: ServiceRegistrar) => void;
 
-interface ServiceCtor {
-  service: grpc.ServiceDefinition;
-}
-
 const DAPR_PROTO = 'dapr/proto/runtime/v1/dapr.proto';
 
 let daprService: grpc.ServiceDefinition | undefined;
 
 /** The `dapr.proto.runtime.v1.Dapr` service definition, loaded from proto/ once. */
 export function daprServiceDefinition(): grpc.ServiceDefinition {
-  if (daprService) return daprService;
-  const def = protoLoader.loadSync(DAPR_PROTO, {
-    includeDirs: [protoRoot()],
-    keepCase: false,
-    longs: String,
-    defaults: true,
-    oneofs: true,
-  });
-  const pkg = loadPackageDefinition(def) as unknown as {
-    dapr: { proto: { runtime: { v1: { Dapr: ServiceCtor } } } };
-  };
-  daprService = pkg.dapr.proto.runtime.v1.Dapr.service;
+  daprService ??= loadServiceDefinition(DAPR_PROTO, 'dapr.proto.runtime.v1.Dapr');
   return daprService;
 }
 
@@ -113,6 +98,7 @@ export function createGrpcServer(
     layers: [...layers, ...(ctx.apiToken !== undefined ? [apiTokenLayer(ctx.apiToken, ctx.appId)] : [])],
   });
   server.addService(fastDaprServiceDefinition(), daprServiceImplementation(ctx));
+  server.addService(statecarListService.definition(), statecarListService.implementation(ctx));
   for (const register of registrars) register(server);
   addReflection(server);
   return server;

@@ -7,6 +7,7 @@ import type { DaprApiContext } from '../api-context';
 import { DaprError, isDaprError } from '../dapr-errors';
 import { HEALTH_PATHS, registerHealthRoutes } from './health-routes';
 import { sendError } from './http-errors';
+import { registerConfigurationRoutes } from './configuration-routes';
 import {
   answerBeforeRouting,
   clientErrorHandler,
@@ -15,9 +16,11 @@ import {
 } from './protocol-errors';
 import { registerLockRoutes } from './lock-routes';
 import { registerMetadataRoutes } from './metadata-routes';
+import { registerQueryRoutes } from './query-routes';
 import { registerStateRoutes } from './state-routes';
+import { registerWatchRoute } from './watch-sse';
 
-/** Adds routes to the server (e.g. the etcd engineer's watch route). */
+/** Adds routes to the server. */
 export type HttpRegistrar = (app: FastifyInstance) => void;
 
 /**
@@ -100,6 +103,9 @@ export function createHttpServer(
   registerHealthRoutes(app, ctx);
   registerMetadataRoutes(app, ctx);
   registerStateRoutes(app, ctx);
+  registerQueryRoutes(app, ctx);
+  registerWatchRoute(app, ctx);
+  registerConfigurationRoutes(app, ctx);
   registerLockRoutes(app, ctx);
   for (const register of registrars) register(app);
   return app;

@@ -1,7 +1,7 @@
 /**
- * The state routes of Dapr's HTTP API (docs/dapr-api.md#save to #query): save, get, delete, bulk get, transaction
- * and query. Values arrive as JSON and are stored re-serialised the way Dapr's stores write them (see
- * json-value.ts).
+ * The state routes of Dapr's HTTP API (docs/dapr-api.md#save to #transaction): save, get, delete, bulk get and
+ * transaction (query and list: query-routes.ts). Values arrive as JSON and are stored re-serialised the way Dapr's
+ * stores write them (see json-value.ts).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -220,13 +220,4 @@ export function registerStateRoutes(app: FastifyInstance, ctx: DaprApiContext): 
   };
   app.post('/v1.0/state/:storeName/transaction', transaction);
   app.put('/v1.0/state/:storeName/transaction', transaction);
-
-  // POST/PUT /v1.0-alpha1/state/{store}/query: no statecar store has the query feature yet.
-  const query = async (req: FastifyRequest) => {
-    const storeName = pathParam(req, 2);
-    stateStoreOrThrow(ctx, storeName);
-    throw new DaprError('STATE_QUERY_NOT_SUPPORTED', { store: storeName });
-  };
-  app.post('/v1.0-alpha1/state/:storeName/query', query);
-  app.put('/v1.0-alpha1/state/:storeName/query', query);
 }

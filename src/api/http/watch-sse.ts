@@ -1,179 +1,164 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Engine, KeyValue, WatchEvent, WatchMessage, Watcher } from '../../engine/contract';
-import { prefixEnd } from '../../engine/key-range';
-import { DaprError, stateFailure } from '../dapr-errors';
-
 /**
- * `GET /v1.0-alpha1/state/{store}/watch` — the engine's watch as Server-Sent Events, for curl and browsers.
+ * `GET /v1.0-alpha1/state/{store}/watch`: a state store's changes as Server-Sent Events, for curl and browsers.
+ * It is a watch on the store as the app sees it (state-watch.ts): keys as the app names them, values as GET returns
+ * them, etags, a TTL expiry as a delete.
  *
- * Query: `key` (raw stored key, e.g. `myapp||order-1`), `prefix=true` to watch every key starting with `key`
- * (an empty key with `prefix=true` watches everything), `startRevision` (replay history from that revision, to
- * resume after a disconnect: last seen revision + 1), `prevKv=true` to include the previous value.
+ * Query: `key=<k>` watches one key, `prefix=<p>` every key starting with `p`, neither the whole store; `etag=<e>`
+ * resumes after that etag (every later change, none missed). The `Last-Event-ID` header (sent by SSE clients when
+ * they reconnect) resumes after the last event received and wins over `etag`.
  *
- * Each change is one `event: put|delete` message whose `id:` is its revision and whose `data:` is one JSON
- * object `{type, key, value, revision, createRevision, modRevision, version, lease, prevKv?}` (keys and values as
- * UTF-8 text, lease as a decimal string). Events arrive in revision order. If the watch is canceled by the server
- * (e.g. `startRevision` was compacted) a final `event: canceled` carries `{reason, compactRevision}` and the
- * response ends. A comment line every 15 s keeps idle connections open through proxies. The watcher is stopped
- * when the client goes away.
+ * The stream opens with `event: watching` whose `id:` is the position the watch starts after, then one event per
+ * change: `event: put` with `{key, data, etag, metadata?}` (`data` the stored JSON; a value that is not JSON comes as
+ * `dataBase64`) or `event: delete` with `{key, etag}` (the revision of the delete). Each event's `id:` is its
+ * revision (`<revision>:<n>` on all but the last change of a transaction), so a reconnect resumes exactly. If the
+ * watch cannot go on (the client fell further behind than the store's history reaches), a last `event: error`
+ * carries a Dapr error body and the response ends. A comment line every 15 s keeps idle connections open through
+ * proxies. See docs/state-views.md.
  */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isValidJson } from '../../state/json-value';
+import type { StateError } from '../../state/state-errors';
+import type { StateChange, StateWatch, StateWatchMessage, WatchPosition } from '../../state/state-watch';
+import { openStateWatch } from '../../state/state-watch';
+import type { DaprApiContext } from '../api-context';
+import { DaprError } from '../dapr-errors';
+import { stateStoreOrThrow } from '../store-lookup';
+import { errorBody } from './http-errors';
+import { pathParam, queryParam } from './request-input';
 
 const HEARTBEAT_MS = 15_000;
 
-interface WatchQuery {
-  key?: string;
-  prefix?: string;
-  startRevision?: string;
-  prevKv?: string;
-}
-
-/** JSON shape of a key-value in an SSE event. */
-export interface SseKeyValue {
+/** JSON of one change event. */
+export interface SseChange {
   key: string;
-  value: string;
-  createRevision: number;
-  modRevision: number;
-  version: number;
-  lease: string;
+  data?: unknown;
+  dataBase64?: string;
+  etag: string;
+  metadata?: Record<string, string>;
 }
 
-/** JSON shape of one SSE change event. */
-export interface SseWatchEvent extends SseKeyValue {
-  type: 'PUT' | 'DELETE';
-  revision: number;
-  prevKv?: SseKeyValue;
+/** An SSE event id: the revision, with the change's place when more of the same revision follow. */
+function eventId(c: StateChange): string {
+  return c.last ? String(c.revision) : `${c.revision}:${c.index}`;
 }
 
-function kvJson(kv: KeyValue): SseKeyValue {
-  return {
-    key: kv.key.toString('utf8'),
-    value: (kv.value ?? Buffer.alloc(0)).toString('utf8'),
-    createRevision: kv.createRevision,
-    modRevision: kv.modRevision,
-    version: kv.version,
-    lease: String(kv.lease ?? 0n),
-  };
+/** The id naming the position just before `from` (what a client that reconnects with it has seen). */
+function idBefore(from: WatchPosition): string {
+  return from.skip === 0 ? String(from.revision - 1) : `${from.revision}:${from.skip - 1}`;
 }
 
-function eventJson(e: WatchEvent): SseWatchEvent {
-  return {
-    type: e.type,
-    ...kvJson(e.kv),
-    revision: e.kv.modRevision,
-    ...(e.prevKv ? { prevKv: kvJson(e.prevKv) } : {}),
-  };
+/** Parse an event id back into the position after it. */
+function positionAfterId(id: string): WatchPosition | undefined {
+  const m = /^(\d+)(?::(\d+))?$/.exec(id.trim());
+  if (!m) return undefined;
+  const revision = Number(m[1]);
+  if (!Number.isSafeInteger(revision)) return undefined;
+  if (m[2] === undefined) return { revision: revision + 1, skip: 0 };
+  const index = Number(m[2]);
+  return Number.isSafeInteger(index) && revision > 0 ? { revision, skip: index + 1 } : undefined;
 }
 
-function flag(v: string | undefined): boolean {
-  return v === 'true' || v === '1' || v === '';
+function changeJson(c: StateChange): SseChange {
+  if (c.type === 'DELETE') return { key: c.key, etag: c.etag };
+  const value = c.value ?? Buffer.alloc(0);
+  const out: SseChange = { key: c.key, etag: c.etag };
+  if (isValidJson(value)) out.data = JSON.parse(value.toString('utf8'));
+  else out.dataBase64 = value.toString('base64');
+  if (Object.keys(c.metadata).length > 0) out.metadata = c.metadata;
+  return out;
 }
 
-function badRequest(message: string): DaprError {
+function malformed(message: string): DaprError {
   return new DaprError('MALFORMED_REQUEST', { error: message });
 }
 
-/**
- * Register the SSE watch route on `app`. `stores` resolves a state store name to its engine (undefined: no such
- * store → 400 ERR_STATE_STORE_NOT_FOUND, as Dapr answers for unknown stores).
- */
-export function registerWatchRoute(app: FastifyInstance, stores: (name: string) => Engine | undefined): void {
-  app.get(
-    '/v1.0-alpha1/state/:store/watch',
-    async (request: FastifyRequest<{ Params: { store: string }; Querystring: WatchQuery }>, reply) => {
-      const storeName = request.params.store;
-      const engine = stores(storeName);
-      // Thrown errors are rendered from the Dapr error table by the server's error handler.
-      if (!engine) throw new DaprError('STATE_STORE_NOT_FOUND', { store: storeName });
-      const q = request.query;
-      const prefix = flag(q.prefix);
-      const keyText = q.key ?? '';
-      if (!prefix && keyText === '') throw badRequest('key is required unless prefix=true');
-      let startRevision = 0;
-      if (q.startRevision !== undefined && q.startRevision !== '') {
-        startRevision = Number(q.startRevision);
-        if (!Number.isSafeInteger(startRevision) || startRevision < 0) {
-          throw badRequest('startRevision must be a non-negative integer');
-        }
-      }
-      const key = Buffer.from(keyText, 'utf8');
-      const watchReq = {
-        key: prefix && key.length === 0 ? Buffer.from([0]) : key,
-        rangeEnd: prefix ? prefixEnd(key) : undefined,
-        startRevision,
-        prevKv: flag(q.prevKv),
-      };
+/** The Dapr error of a watch failure. */
+function watchError(store: string, err: StateError): DaprError {
+  if (err.kind === 'COMPACTED') return new DaprError('STATE_WATCH_COMPACTED', { store, error: err.message });
+  if (err.kind === 'INVALID_REQUEST') return malformed(err.message);
+  return new DaprError('STATE_WATCH', { store, error: err.message }, { cause: err });
+}
 
-      const raw = reply.raw;
-      let watcher: Watcher | undefined;
-      let paused = false;
-      let ended = false;
-      const pending: WatchMessage[] = [];
-      const timers: { heartbeat?: NodeJS.Timeout } = {};
-      const end = (): void => {
-        if (ended) return;
-        ended = true;
-        clearInterval(timers.heartbeat);
-        watcher?.cancel();
-        raw.end();
-      };
-      const write = (m: WatchMessage): boolean => {
-        let chunk = '';
-        if (m.type === 'events') {
-          for (const e of m.events) {
-            chunk += `id: ${e.kv.modRevision}\nevent: ${e.type.toLowerCase()}\ndata: ${JSON.stringify(eventJson(e))}\n\n`;
-          }
-        } else if (m.type === 'canceled') {
-          chunk = `event: canceled\ndata: ${JSON.stringify({ reason: m.reason, compactRevision: m.compactRevision })}\n\n`;
-          raw.write(chunk);
-          setImmediate(end);
-          return false;
-        } else {
-          return true;
-        }
-        return raw.write(chunk);
-      };
-      const sink = (m: WatchMessage): boolean => {
-        if (ended) return false;
-        // Before the headers are out (the sink is never called before watch() returns, but be safe) buffer.
-        if (!raw.headersSent) {
-          pending.push(m);
-          return true;
-        }
-        if (write(m)) return true;
-        paused = true;
+/** Where the request asks to start: Last-Event-ID, else `etag`, else now. */
+function requestedStart(req: FastifyRequest): WatchPosition | undefined {
+  const last = req.headers['last-event-id'];
+  const lastId = Array.isArray(last) ? last[0] : last;
+  if (lastId !== undefined && lastId !== '') {
+    const pos = positionAfterId(lastId);
+    if (!pos) throw malformed(`Last-Event-ID ${JSON.stringify(lastId)} is not an event id of this watch`);
+    return pos;
+  }
+  const etag = queryParam(req, 'etag');
+  if (etag === undefined || etag === '') return undefined;
+  const pos = /^\d+$/.test(etag) ? positionAfterId(etag) : undefined;
+  if (!pos)
+    throw malformed(`etag must be an etag of the store (a whole number), got ${JSON.stringify(etag)}`);
+  return pos;
+}
+
+/** Register the SSE watch route. */
+export function registerWatchRoute(app: FastifyInstance, ctx: DaprApiContext): void {
+  app.get('/v1.0-alpha1/state/:storeName/watch', async (req: FastifyRequest, reply: FastifyReply) => {
+    const storeName = pathParam(req, 2);
+    const { store } = stateStoreOrThrow(ctx, storeName);
+    const key = queryParam(req, 'key') || undefined;
+    const prefix = queryParam(req, 'prefix') || undefined;
+    if (key !== undefined && prefix !== undefined) throw malformed('give either key or prefix, not both');
+    for (const k of [key, prefix]) {
+      if (k?.includes('||')) throw malformed(`input key/keyPrefix '${k}' can't contain '||'`);
+    }
+
+    const raw = reply.raw;
+    let watch: StateWatch | undefined;
+    let ended = false;
+    const timers: { heartbeat?: NodeJS.Timeout } = {};
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      clearInterval(timers.heartbeat);
+      watch?.cancel();
+      raw.end();
+    };
+    const sink = (m: StateWatchMessage): boolean => {
+      if (ended) return false;
+      if (m.type === 'ended') {
+        raw.write(`event: error\ndata: ${errorBody(watchError(storeName, m.error), ctx.appId)}\n\n`);
+        setImmediate(end);
         return false;
-      };
-
-      try {
-        watcher = engine.watch(watchReq, sink);
-      } catch (err) {
-        throw stateFailure('watch', storeName, keyText, err);
       }
-      // From here on the response is written by hand: fastify must not send one.
-      reply.hijack();
-      raw.writeHead(200, {
-        'content-type': 'text/event-stream',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      raw.write(': watching\n\n');
-      timers.heartbeat = setInterval(() => {
-        if (!ended) raw.write(': keepalive\n\n');
-      }, HEARTBEAT_MS);
-      timers.heartbeat.unref();
-      for (const m of pending.splice(0)) sink(m);
-      raw.on('drain', () => {
-        if (paused && !ended) {
-          paused = false;
-          watcher?.resume();
-        }
-      });
-      // The client going away (or the socket failing) ends the watch. The response's 'close' is the signal: the
-      // request's 'close' fires as soon as its (empty) body has been read.
-      raw.on('close', end);
-      raw.on('error', end);
-      return reply;
-    },
-  );
+      let chunk = '';
+      for (const c of m.changes) {
+        chunk += `id: ${eventId(c)}\nevent: ${c.type.toLowerCase()}\ndata: ${JSON.stringify(changeJson(c))}\n\n`;
+      }
+      return raw.write(chunk);
+    };
+    const from = requestedStart(req);
+    try {
+      watch = await openStateWatch(store, { key, prefix, from }, sink);
+    } catch (err) {
+      if (err instanceof DaprError) throw err;
+      throw watchError(storeName, err as StateError);
+    }
+    // From here on the response is written by hand: fastify must not send one.
+    reply.hijack();
+    raw.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    const at = idBefore(from ?? { revision: watch.startRevision, skip: 0 });
+    raw.write(`id: ${at}\nevent: watching\ndata: ${JSON.stringify({ store: storeName, after: at })}\n\n`);
+    timers.heartbeat = setInterval(() => {
+      if (!ended) raw.write(': keepalive\n\n');
+    }, HEARTBEAT_MS);
+    timers.heartbeat.unref();
+    raw.on('drain', () => watch?.resume());
+    // The client going away (or the socket failing) ends the watch. The response's 'close' is the signal: the
+    // request's 'close' fires as soon as its (empty) body has been read.
+    raw.on('close', end);
+    raw.on('error', end);
+    watch.resume();
+    return reply;
+  });
 }

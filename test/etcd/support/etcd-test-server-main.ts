@@ -1,6 +1,7 @@
 /**
  * Body of the standalone test server (see `etcd-test-server.ts`): an in-memory engine served through
- * {@link etcdServiceRegistrar} on a gRPC port and the SSE watch route on an HTTP port, as the sidecar would.
+ * {@link etcdServiceRegistrar} on a gRPC port, as the sidecar would, and an HTTP port with no routes (the Dapr API,
+ * the SSE watch included, needs the whole sidecar).
  * Prints `READY <grpcPort> <httpPort>` once listening. Test-only; the sidecar CLI is the real thing.
  */
 import Fastify from 'fastify';
@@ -8,7 +9,6 @@ import { createEmbeddedEngine } from '../../../src/engine';
 import { etcdServiceRegistrar } from '../../../src/api/grpc/etcd';
 import { etcdGrpcServerOptions } from '../../../src/api/grpc/server';
 import { GrpcServer } from '../../../src/api/grpc/server/grpc-server';
-import { registerWatchRoute } from '../../../src/api/http/watch-sse';
 
 async function main(): Promise<void> {
   const grpcPort = Number(process.env.ETCD_TEST_GRPC_PORT ?? 0);
@@ -18,7 +18,6 @@ async function main(): Promise<void> {
   etcdServiceRegistrar(engine)(server);
   const boundGrpc = await server.listen('127.0.0.1', grpcPort);
   const app = Fastify();
-  registerWatchRoute(app, (name) => (name === 'statestore' ? engine : undefined));
   await app.listen({ port: httpPort, host: '127.0.0.1' });
   const addr = app.server.address();
   const boundHttp = typeof addr === 'object' && addr ? addr.port : httpPort;

@@ -1,0 +1,23 @@
+/**
+ * Service definitions from statecar's own `.proto` files, loaded with the options every statecar handler expects
+ * (camelCase fields, int64 as strings, defaults set, oneofs named).
+ */
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { protoRoot } from './proto-path';
+
+/** The definition of service `dotted` (e.g. `dapr.proto.runtime.v1.Dapr`) declared in `file` under proto/. */
+export function loadServiceDefinition(file: string, dotted: string): grpc.ServiceDefinition {
+  const def = protoLoader.loadSync(file, {
+    includeDirs: [protoRoot()],
+    keepCase: false,
+    longs: String,
+    defaults: true,
+    oneofs: true,
+  });
+  let node: unknown = grpc.loadPackageDefinition(def);
+  for (const part of dotted.split('.')) node = (node as Record<string, unknown>)[part];
+  const service = (node as { service?: grpc.ServiceDefinition } | undefined)?.service;
+  if (!service) throw new Error(`service ${dotted} not found in ${file}`);
+  return service;
+}

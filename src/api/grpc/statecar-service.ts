@@ -1,0 +1,42 @@
+/**
+ * `statecar.v1alpha1.StateList`: List keys over gRPC, in statecar's own proto (proto/statecar/v1alpha1), since the
+ * Dapr protos have no such method yet. Served on the Dapr gRPC port, with the same API token and errors.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { z } from 'zod';
+import type { DaprApiContext } from '../api-context';
+import { listStateKeys } from '../query-api';
+import { parse, unaryImplementation } from './dapr-service';
+import { loadServiceDefinition } from './proto-services';
+
+const listSchema = z.object({
+  storeName: z.string(),
+  prefix: z.string(),
+  pageLimit: z.number().int(),
+  pageToken: z.string(),
+  metadata: z.record(z.string(), z.string()).default({}),
+});
+
+let definition: grpc.ServiceDefinition | undefined;
+
+/** The List service: its definition and its implementation. */
+export const statecarListService = {
+  definition(): grpc.ServiceDefinition {
+    definition ??= loadServiceDefinition('statecar/v1alpha1/state_list.proto', 'statecar.v1alpha1.StateList');
+    return definition;
+  },
+
+  implementation(ctx: DaprApiContext): grpc.UntypedServiceImplementation {
+    return unaryImplementation(ctx, {
+      async ListState(request) {
+        const req = parse(listSchema, request);
+        const r = await listStateKeys(ctx, req.storeName, {
+          prefix: req.prefix,
+          limit: req.pageLimit,
+          token: req.pageToken || undefined,
+        });
+        return { keys: r.keys, nextPageToken: r.token ?? '' };
+      },
+    });
+  },
+};

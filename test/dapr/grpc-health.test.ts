@@ -138,6 +138,30 @@ describe('with every component ready', () => {
       etcd.close();
     }
   });
+  test('a large first message on a fresh connection is served (the front hands over before its SETTINGS are acked)', async () => {
+    // A client may send HEADERS and a whole initial window of DATA before it reads the server's SETTINGS, so the
+    // acknowledgement of the front's SETTINGS comes after more than 64 KiB; it must never reach the HTTP/2 server.
+    const value = Buffer.alloc(300_000, 0x61);
+    for (const port of [sc.etcdPort!]) {
+      for (const authority of [undefined, `http://127.0.0.1:${port}`]) {
+        for (let i = 0; i < 3; i++) {
+          const etcd = new EtcdGrpcClient(
+            `127.0.0.1:${port}`,
+            authority ? { 'grpc.default_authority': authority } : {},
+          );
+          try {
+            const key = Buffer.from(`big-first-${port}-${i}`);
+            await etcd.ok('KV', 'Put', { key, value });
+            const got = await etcd.ok('KV', 'Range', { key });
+            const [kv] = got.kvs as { value: Uint8Array }[];
+            expect(Buffer.from(kv!.value).equals(value)).toBe(true);
+          } finally {
+            etcd.close();
+          }
+        }
+      }
+    }
+  });
 });
 
 describe('with a store whose backend goes away', () => {

@@ -12,9 +12,11 @@
  * acknowledgement of it out of the stream (the real server, which sends its own SETTINGS once it has the
  * connection, must not see an acknowledgement it did not ask for). Nearly every connection has a plain `host:port`
  * authority and is then handed over untouched, the bytes read so far put back, so the HTTP/2 server reads the
- * socket directly from then on. A connection whose authority is a URL is passed through a rewriter instead, for its whole life: each
- * header block from the client is decoded (HPACK, the `hpack.js` package), its authority cut to `host:port`, and
- * encoded again; every other frame, and everything the server sends, passes as it is.
+ * socket directly from then on. A connection whose authority is a URL is passed through a rewriter instead, for its
+ * whole life: each header block from the client is decoded (HPACK, the `hpack.js` package), its authority cut to
+ * `host:port`, and encoded again; every other frame, and everything the server sends, passes as it is. A connection
+ * handed over before the client acknowledged the front's SETTINGS (it did not answer within the time or byte bound,
+ * or the server is shutting down) passes through the same filter, which then only takes that acknowledgement out.
  */
 import type net from 'node:net';
 import { Duplex } from 'node:stream';
@@ -33,8 +35,12 @@ const FLAG_PRIORITY = 0x20;
 /** HTTP/2's default SETTINGS_HEADER_TABLE_SIZE and SETTINGS_MAX_FRAME_SIZE, which Node's server keeps. */
 const HEADER_TABLE_SIZE = 4096;
 const MAX_FRAME_SIZE = 16_384;
-/** Past this many bytes, or this long, without a complete first header block, the connection is handed over. */
-const MAX_SNIFF_BYTES = 64 * 1024;
+/**
+ * Past this many bytes, or this long, without a complete first header block, the connection is handed over. The
+ * byte bound is above HTTP/2's initial connection window (65,535 bytes of DATA): a client that sends a large first
+ * message before it has read the front's SETTINGS must stop there, so its acknowledgement comes within the bound.
+ */
+const MAX_SNIFF_BYTES = 256 * 1024;
 const MAX_SNIFF_MS = 500;
 /** The front's own server preface: an empty SETTINGS frame (every setting at its default). */
 const FRONT_SETTINGS = Buffer.from([0, 0, 0, TYPE_SETTINGS, 0, 0, 0, 0, 0]);
@@ -140,14 +146,23 @@ class BlockCollector {
   }
 }
 
-/** The client half of a connection whose authorities are rewritten; frames in, frames out. */
+/**
+ * The client half of a connection the front keeps filtering after the hand-over; frames in, frames out. It rewrites
+ * URL authorities (`rewrite`), and takes out the acknowledgement of the front's SETTINGS when the client had not
+ * sent it yet at the hand-over (`dropAck`): the server must never see an acknowledgement it did not ask for, which
+ * nghttp2 answers with GOAWAY(PROTOCOL_ERROR).
+ */
 class AuthorityRewriter {
   private readonly frames = new FrameReader();
   private readonly blocks = new BlockCollector();
   private readonly comp = hpack.compressor.create({ table: { size: HEADER_TABLE_SIZE } });
   private prefaceLeft = PREFACE.length;
 
-  constructor(private readonly decoder: HeaderDecoder) {}
+  constructor(
+    private readonly decoder: HeaderDecoder,
+    private readonly rewrite: boolean,
+    private dropAck: boolean,
+  ) {}
 
   /** Rewrite the client bytes `chunk`; returns what to pass on now. */
   push(chunk: Buffer): Buffer {
@@ -160,7 +175,11 @@ class AuthorityRewriter {
     }
     this.frames.push(chunk);
     for (let f = this.frames.next(); f; f = this.frames.next()) {
-      if (f.type !== TYPE_HEADERS && f.type !== TYPE_CONTINUATION) {
+      if (this.dropAck && f.type === TYPE_SETTINGS && f.flags & FLAG_ACK) {
+        this.dropAck = false;
+        continue;
+      }
+      if (!this.rewrite || (f.type !== TYPE_HEADERS && f.type !== TYPE_CONTINUATION)) {
         out.push(frameBytes(f.type, f.flags, f.stream, f.payload));
         continue;
       }
@@ -254,6 +273,8 @@ export function authorityFront(deliver: (connection: Duplex) => void): Authority
     /** What to hand over if the sniff ends now: `seen` without the acknowledgement of FRONT_SETTINGS. */
     let passOn: Buffer = seen;
     let greeted = false;
+    /** The client has acknowledged FRONT_SETTINGS (and the acknowledgement is out of `passOn`). */
+    let ackSeen = false;
     let done = false;
     let grace: NodeJS.Timeout | undefined;
     const handOver = (rewrite: boolean, bytes: Buffer): void => {
@@ -264,9 +285,12 @@ export function authorityFront(deliver: (connection: Duplex) => void): Authority
       clearTimeout(grace);
       socket.removeListener('data', onData);
       socket.removeListener('error', onError);
-      if (rewrite) {
-        // The rewriter reads the connection from its first byte, with its own HPACK state.
-        deliver(rewritingStream(socket, new AuthorityRewriter(new HeaderDecoder()), bytes));
+      const ackDue = greeted && !ackSeen;
+      if (rewrite || ackDue) {
+        // The rewriter reads the connection from its first byte, with its own HPACK state. A connection handed
+        // over before its acknowledgement arrived (a slow client, a shutdown) goes through it too, for that alone.
+        const rewriter = new AuthorityRewriter(new HeaderDecoder(), rewrite, ackDue);
+        deliver(rewritingStream(socket, rewriter, bytes));
         return;
       }
       socket.pause();
@@ -319,6 +343,7 @@ export function authorityFront(deliver: (connection: Duplex) => void): Authority
       }
       kept.push(frames.rest());
       passOn = Buffer.concat(kept);
+      ackSeen = acked;
       if (!acked) {
         // A client that never acknowledges, or sends a lot first: the server judges it.
         if (seen.length > MAX_SNIFF_BYTES) handOver(false, passOn);

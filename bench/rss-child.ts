@@ -37,6 +37,9 @@ async function main(): Promise<void> {
       rssAnon: kb('RssAnon'),
       rssFile: kb('RssFile') + kb('RssShmem'),
       heapUsed: mem.heapUsed,
+      heapTotal: mem.heapTotal,
+      external: mem.external,
+      arrayBuffers: mem.arrayBuffers,
     }) + '\n',
   );
   await engine.close();

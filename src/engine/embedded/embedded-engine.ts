@@ -30,11 +30,11 @@ import {
 } from '../options';
 import { Lessor, type Lease } from '../mvcc/lessor';
 import { MvccStore, type WriteBatch } from '../mvcc/mvcc-store';
-import { REC_CHANGES, type Rec } from '../mvcc/record';
+import { recChanges, type Rec } from '../mvcc/record';
 import { AutoCompactor } from '../auto-compactor';
 import { checkCompactRevision } from '../validate';
 import { WatchFanout } from '../watch-fanout';
-import type { FeedRevision, HistoryRequest, HistoryResult, WatchSource } from '../watch-feed';
+import type { ChangeCodec, FeedRevision, HistoryRequest, HistoryResult, WatchSource } from '../watch-feed';
 import { DurableLog } from './durable-log';
 import { AuxAlarmStore } from '../alarms';
 import { MemoryAuxStore } from '../aux-store';
@@ -80,7 +80,7 @@ interface PendingCommit {
  */
 class EmbeddedBackend implements EngineBackend, WatchSource<Rec> {
   readonly backend: string;
-  readonly codec = REC_CHANGES;
+  readonly codec: ChangeCodec<Rec>;
   readonly fanout: WatchFanout<Rec>;
   private readonly lessor: Lessor;
   private readonly store: MvccStore;
@@ -103,6 +103,7 @@ class EmbeddedBackend implements EngineBackend, WatchSource<Rec> {
     this.backend = log ? 'embedded' : 'memory';
     this.lessor = new Lessor();
     this.store = new MvccStore(this.lessor);
+    this.codec = recChanges(this.store);
     if (log) log.restore(this.store, this.lessor, Date.now());
     this.visible = this.store.currentRev;
     this.fanout = new WatchFanout(this, opts);

@@ -1,4 +1,5 @@
 import { ByteArena, grown, hashStr } from './byte-arena';
+import { PagedI32 } from './paged-array';
 
 /** `latest` of a key id that is free (or waiting to be freed); never a version id. */
 const GONE = -2;
@@ -22,11 +23,11 @@ const RUN_MAX = 2048;
  */
 export class KeyIndex {
   private arena = new ByteArena();
-  private kChunk = new Int32Array(0);
-  private kOff = new Int32Array(0);
-  private kLen = new Int32Array(0);
+  private readonly kChunk = new PagedI32();
+  private readonly kOff = new PagedI32();
+  private readonly kLen = new PagedI32();
   /** Key id → newest version id (a tombstone possibly); {@link GONE} for a free id. Read by the store directly. */
-  latest = new Int32Array(0);
+  readonly latest = new PagedI32(GONE);
   private ids = 0;
   private free: number[] = [];
   /** Removed ids still in the sorted arrays. */
@@ -53,7 +54,8 @@ export class KeyIndex {
     for (;;) {
       const id = table[h];
       if (id < 0) return -1;
-      if (this.kLen[id] === n && this.arena.equals(this.kChunk[id], this.kOff[id], n, key)) return id;
+      if (this.kLen.get(id) === n && this.arena.equals(this.kChunk.get(id), this.kOff.get(id), n, key))
+        return id;
       h = (h + 1) & mask;
     }
   }
@@ -61,18 +63,18 @@ export class KeyIndex {
   /** Add a key that is not held yet; returns its id, with no version yet (`latest` -1). */
   add(key: string): number {
     const id = this.free.pop() ?? this.ids++;
-    if (id >= this.latest.length) {
+    if (id >= this.latest.capacity) {
       const n = id + 1;
-      this.kChunk = grown(this.kChunk, n);
-      this.kOff = grown(this.kOff, n);
-      this.kLen = grown(this.kLen, n);
-      this.latest = grown(this.latest, n, GONE);
+      this.kChunk.ensure(n);
+      this.kOff.ensure(n);
+      this.kLen.ensure(n);
+      this.latest.ensure(n);
     }
     this.arena.put(key, key.length);
-    this.kChunk[id] = this.arena.lastChunk;
-    this.kOff[id] = this.arena.lastOffset;
-    this.kLen[id] = key.length;
-    this.latest[id] = -1;
+    this.kChunk.set(id, this.arena.lastChunk);
+    this.kOff.set(id, this.arena.lastOffset);
+    this.kLen.set(id, key.length);
+    this.latest.set(id, -1);
     if (++this.count * 2 > this.table.length) this.rehash(this.table.length * 2);
     this.insertSlot(id, hashStr(key));
     this.insertOrdered(id);
@@ -83,8 +85,8 @@ export class KeyIndex {
   remove(id: number): void {
     this.deleteSlot(id);
     this.count--;
-    this.latest[id] = GONE;
-    this.arena.free(this.kChunk[id], this.kLen[id]);
+    this.latest.set(id, GONE);
+    this.arena.free(this.kChunk.get(id), this.kLen.get(id));
     this.leaving.push(id);
     if (this.leaving.length >= RUN_MAX) this.merge();
     if (this.arena.fragmented()) this.repack();
@@ -92,12 +94,12 @@ export class KeyIndex {
 
   /** The key of an id, as a binary string. */
   keyOf(id: number): string {
-    return this.arena.str(this.kChunk[id], this.kOff[id], this.kLen[id]);
+    return this.arena.str(this.kChunk.get(id), this.kOff.get(id), this.kLen.get(id));
   }
 
   /** The key of an id, as a Buffer of its own. */
   keyBuf(id: number): Buffer {
-    return this.arena.buf(this.kChunk[id], this.kOff[id], this.kLen[id]);
+    return this.arena.buf(this.kChunk.get(id), this.kOff.get(id), this.kLen.get(id));
   }
 
   /** Visit the ids of keys in `[lo, hi)` in byte order; `hi === null` means no upper bound. */
@@ -115,17 +117,24 @@ export class KeyIndex {
       else if (j < runLen) id = run[j++];
       else return;
       if (hi !== null && this.cmpStr(id, hi) >= 0) return;
-      if (latest[id] !== GONE) visit(id);
+      if (latest.get(id) !== GONE) visit(id);
     }
   }
 
   private cmpStr(id: number, s: string): number {
-    return this.arena.compareStr(this.kChunk[id], this.kOff[id], this.kLen[id], s);
+    return this.arena.compareStr(this.kChunk.get(id), this.kOff.get(id), this.kLen.get(id), s);
   }
 
   private cmpIds(a: number, b: number): number {
     const { kChunk, kOff, kLen } = this;
-    return this.arena.compare(kChunk[a], kOff[a], kLen[a], kChunk[b], kOff[b], kLen[b]);
+    return this.arena.compare(
+      kChunk.get(a),
+      kOff.get(a),
+      kLen.get(a),
+      kChunk.get(b),
+      kOff.get(b),
+      kLen.get(b),
+    );
   }
 
   /** First position in `arr[from, to)` whose key is not below `s`. */
@@ -175,13 +184,13 @@ export class KeyIndex {
     const copyUpTo = (end: number): void => {
       for (; i < end; i++) {
         const id = main[i];
-        if (latest[id] !== GONE) out[n++] = id;
+        if (latest.get(id) !== GONE) out[n++] = id;
       }
     };
     for (let j = 0; j < this.runLen; j++) {
       const id = this.run[j];
       copyUpTo(this.lowerBoundId(main, i, this.mainLen, id));
-      if (latest[id] !== GONE) out[n++] = id;
+      if (latest.get(id) !== GONE) out[n++] = id;
     }
     copyUpTo(this.mainLen);
     this.main = out;
@@ -198,7 +207,7 @@ export class KeyIndex {
   }
 
   private slotHash(id: number): number {
-    return this.arena.hash(this.kChunk[id], this.kOff[id], this.kLen[id]) & this.mask;
+    return this.arena.hash(this.kChunk.get(id), this.kOff.get(id), this.kLen.get(id)) & this.mask;
   }
 
   private deleteSlot(id: number): void {
@@ -224,7 +233,7 @@ export class KeyIndex {
     this.table = new Int32Array(size).fill(-1);
     this.mask = size - 1;
     for (let id = 0; id < this.ids; id++) {
-      if (this.latest[id] !== GONE) this.insertSlot(id, this.slotHash(id));
+      if (this.latest.get(id) !== GONE) this.insertSlot(id, this.slotHash(id));
     }
   }
 
@@ -232,10 +241,10 @@ export class KeyIndex {
   private repack(): void {
     const fresh = new ByteArena();
     for (let id = 0; id < this.ids; id++) {
-      if (this.latest[id] === GONE) continue;
-      fresh.put(this.keyOf(id), this.kLen[id]);
-      this.kChunk[id] = fresh.lastChunk;
-      this.kOff[id] = fresh.lastOffset;
+      if (this.latest.get(id) === GONE) continue;
+      fresh.put(this.keyOf(id), this.kLen.get(id));
+      this.kChunk.set(id, fresh.lastChunk);
+      this.kOff.set(id, fresh.lastOffset);
     }
     this.arena = fresh;
   }

@@ -104,11 +104,11 @@ export class MvccStore implements PrevReader {
 
   /** How the range finisher reads rows, which are version ids here (valid within the one synchronous call). */
   private readonly rows: RangeRows<number> = {
-    key: (id) => this.keys.keyOf(this.v.keyId[id]),
+    key: (id) => this.keys.keyOf(this.v.keyId.get(id)),
     value: (id) => this.valueString(id) ?? '',
-    version: (id) => this.v.ver[id],
-    createRevision: (id) => this.v.createRev[id],
-    modRevision: (id) => this.v.modRev[id],
+    version: (id) => this.v.ver.get(id),
+    createRevision: (id) => this.v.createRev.get(id),
+    modRevision: (id) => this.v.modRev.get(id),
     toKeyValue: (id, keysOnly) => this.kvOf(id, keysOnly),
   };
 
@@ -135,26 +135,26 @@ export class MvccStore implements PrevReader {
   /** The newest version at or below `rev` in a chain starting at `id`, if live (-1 when absent then). */
   private visibleId(id: number, rev: number): number {
     const v = this.v;
-    while (id >= 0 && v.modRev[id] > rev) id = v.prev[id];
-    return id >= 0 && v.vLen[id] !== TOMBSTONE ? id : -1;
+    while (id >= 0 && v.modRev.get(id) > rev) id = v.prev.get(id);
+    return id >= 0 && v.vLen.get(id) !== TOMBSTONE ? id : -1;
   }
 
   /** The newest live version of key id `kid` (-1 when it ends in a tombstone). */
   private latestLiveOf(kid: number): number {
-    const id = kid >= 0 ? this.keys.latest[kid] : -1;
-    return id >= 0 && this.v.vLen[id] !== TOMBSTONE ? id : -1;
+    const id = kid >= 0 ? this.keys.latest.get(kid) : -1;
+    return id >= 0 && this.v.vLen.get(id) !== TOMBSTONE ? id : -1;
   }
 
   /** A version's value as a binary string; null for a tombstone. */
   private valueString(id: number): string | null {
-    const len = this.v.vLen[id];
+    const len = this.v.vLen.get(id);
     if (len >= 0) return this.v.valueStr(id);
     if (len === ON_DISK) return this.disk!.load(id);
     return null;
   }
 
   private valueBuffer(id: number): Buffer {
-    const len = this.v.vLen[id];
+    const len = this.v.vLen.get(id);
     if (len > 0) return this.v.valueBuf(id);
     if (len === ON_DISK) return fromBin(this.disk!.load(id));
     return EMPTY;
@@ -164,10 +164,10 @@ export class MvccStore implements PrevReader {
   private kvOf(id: number, keysOnly = false, key?: Buffer): KeyValue {
     const v = this.v;
     return {
-      key: key ?? this.keys.keyBuf(v.keyId[id]),
-      createRevision: v.createRev[id],
-      modRevision: v.modRev[id],
-      version: v.ver[id],
+      key: key ?? this.keys.keyBuf(v.keyId.get(id)),
+      createRevision: v.createRev.get(id),
+      modRevision: v.modRev.get(id),
+      version: v.ver.get(id),
       value: keysOnly ? EMPTY : this.valueBuffer(id),
       lease: v.leaseOf(id),
     };
@@ -176,14 +176,14 @@ export class MvccStore implements PrevReader {
   /** A version read out as a {@link Rec} (value copied, or the disk marker). */
   private recOf(id: number, key?: string): Rec {
     const v = this.v;
-    const len = v.vLen[id];
+    const len = v.vLen.get(id);
     const value = len >= 0 ? v.valueStr(id) : len === ON_DISK ? this.disk!.marker : null;
     return new Rec(
-      key ?? this.keys.keyOf(v.keyId[id]),
+      key ?? this.keys.keyOf(v.keyId.get(id)),
       value,
-      v.modRev[id],
-      v.createRev[id],
-      v.ver[id],
+      v.modRev.get(id),
+      v.createRev.get(id),
+      v.ver.get(id),
       v.leaseOf(id),
       id,
       this.epoch,
@@ -194,14 +194,14 @@ export class MvccStore implements PrevReader {
   idOf(r: Rec, occurrence = 0): number {
     if (r.epoch === this.epoch && r.id >= 0) return r.id;
     const kid = this.keys.find(r.key);
-    let id = kid >= 0 ? this.keys.latest[kid] : -1;
+    let id = kid >= 0 ? this.keys.latest.get(kid) : -1;
     const v = this.v;
-    while (id >= 0 && v.modRev[id] > r.modRev) id = v.prev[id];
+    while (id >= 0 && v.modRev.get(id) > r.modRev) id = v.prev.get(id);
     // Changes of one revision are adjacent in the chain, newest first: step to the wanted occurrence.
     let n = 0;
-    for (let p = id; p >= 0 && v.modRev[p] === r.modRev; p = v.prev[p]) n++;
-    for (let k = n - 1; k > occurrence && id >= 0; k--) id = v.prev[id];
-    return id >= 0 && v.modRev[id] === r.modRev ? id : -1;
+    for (let p = id; p >= 0 && v.modRev.get(p) === r.modRev; p = v.prev.get(p)) n++;
+    for (let k = n - 1; k > occurrence && id >= 0; k--) id = v.prev.get(id);
+    return id >= 0 && v.modRev.get(id) === r.modRev ? id : -1;
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -224,7 +224,7 @@ export class MvccStore implements PrevReader {
     if (iv.end === null || (iv.end !== undefined && iv.end > iv.start)) {
       const latest = this.keys.latest;
       this.keys.forRange(iv.start, iv.end, (kid) => {
-        const id = this.visibleId(latest[kid], rev);
+        const id = this.visibleId(latest.get(kid), rev);
         if (id < 0) return;
         count++;
         if (ids.length < fetchLimit) ids.push(id);
@@ -239,8 +239,8 @@ export class MvccStore implements PrevReader {
    */
   private get(req: RangeRequest, rev: number, headerRev: number): RangeResponse {
     const kid = this.keys.find(toBin(req.key));
-    const id = kid < 0 ? -1 : this.visibleId(this.keys.latest[kid], rev);
-    if (id < 0 || !passesRevisionFilters(req, this.v.modRev[id], this.v.createRev[id])) {
+    const id = kid < 0 ? -1 : this.visibleId(this.keys.latest.get(kid), rev);
+    if (id < 0 || !passesRevisionFilters(req, this.v.modRev.get(id), this.v.createRev.get(id))) {
       return { header: { revision: headerRev }, kvs: EMPTY_KVS, more: false, count: id < 0 ? 0 : 1 };
     }
     const key = Buffer.isBuffer(req.key) ? req.key : undefined;
@@ -260,8 +260,8 @@ export class MvccStore implements PrevReader {
     const latest = this.keys.latest;
     const vLen = this.v.vLen;
     this.keys.forRange(iv.start, iv.end, (kid) => {
-      const id = latest[kid];
-      if (id >= 0 && vLen[id] !== TOMBSTONE) out.push(id);
+      const id = latest.get(kid);
+      if (id >= 0 && vLen.get(id) !== TOMBSTONE) out.push(id);
     });
     return out;
   }
@@ -275,25 +275,25 @@ export class MvccStore implements PrevReader {
   /** The id of the live version of a key (binary string) at `rev`, or -1. Valid until the next write. */
   liveIdAt(key: string, rev: number): number {
     const kid = this.keys.find(key);
-    return kid < 0 ? -1 : this.visibleId(this.keys.latest[kid], rev);
+    return kid < 0 ? -1 : this.visibleId(this.keys.latest.get(kid), rev);
   }
 
   /** The key and revision of version `id` (where its value is on disk). */
   versionKey(id: number): { modRev: number; key: string } {
-    return { modRev: this.v.modRev[id], key: this.keys.keyOf(this.v.keyId[id]) };
+    return { modRev: this.v.modRev.get(id), key: this.keys.keyOf(this.v.keyId.get(id)) };
   }
 
   /** The previous version of the key of version `id`, or -1 (for the durable cache's hot-key rule). */
   prevOf(id: number): number {
-    return this.v.prev[id];
+    return this.v.prev.get(id);
   }
 
   /** Versions in the history window with revision in [from, to], in order, until `visit` returns false. */
   history(from: number, to: number, visit: (r: Rec) => boolean): void {
     const v = this.v;
     for (let id = v.firstAtOrAfter(from); id < v.length; id++) {
-      if (v.vLen[id] === REMOVED) continue;
-      if (v.modRev[id] > to) return;
+      if (v.vLen.get(id) === REMOVED) continue;
+      if (v.modRev.get(id) > to) return;
       if (!visit(this.recOf(id))) return;
     }
   }
@@ -326,8 +326,8 @@ export class MvccStore implements PrevReader {
     const key = toBin(req.key);
     const v = this.v;
     let kid = this.keys.find(key);
-    const cur = kid >= 0 ? this.keys.latest[kid] : -1;
-    const live = cur >= 0 && v.vLen[cur] !== TOMBSTONE ? cur : -1;
+    const cur = kid >= 0 ? this.keys.latest.get(kid) : -1;
+    const live = cur >= 0 && v.vLen.get(cur) !== TOMBSTONE ? cur : -1;
     const value = req.ignoreValue && live >= 0 ? this.valueString(live)! : req.value ? toBin(req.value) : '';
     const liveLease = live >= 0 ? v.leaseOf(live) : NO_LEASE;
     const reqLease = req.ignoreLease && live >= 0 ? liveLease : (req.lease ?? NO_LEASE);
@@ -335,10 +335,10 @@ export class MvccStore implements PrevReader {
     const res: PutResponse = { header: { revision: w.rev } };
     if (req.prevKv && live >= 0) res.prevKv = this.kvOf(live);
     if (kid < 0) kid = this.keys.add(key);
-    const createRev = live >= 0 ? v.createRev[live] : w.rev;
-    const version = live >= 0 ? v.ver[live] + 1 : 1;
+    const createRev = live >= 0 ? v.createRev.get(live) : w.rev;
+    const version = live >= 0 ? v.ver.get(live) + 1 : 1;
     const id = v.add(kid, cur, w.rev, createRev, version, lease, value);
-    this.keys.latest[kid] = id;
+    this.keys.latest.set(kid, id);
     w.changes.push(new Rec(key, value, w.rev, createRev, version, lease, id, this.epoch));
     if (live < 0) this.live++;
     if (live >= 0 && liveLease !== NO_LEASE && liveLease !== lease) this.leases.detach(liveLease, key);
@@ -355,9 +355,9 @@ export class MvccStore implements PrevReader {
   }
 
   private tombstone(w: WriteBatch, cur: number, key: string): void {
-    const kid = this.v.keyId[cur];
+    const kid = this.v.keyId.get(cur);
     const id = this.v.add(kid, cur, w.rev, 0, 0, NO_LEASE, null);
-    this.keys.latest[kid] = id;
+    this.keys.latest.set(kid, id);
     w.changes.push(new Rec(key, null, w.rev, 0, 0, NO_LEASE, id, this.epoch));
     this.live--;
     const lease = this.v.leaseOf(cur);
@@ -369,7 +369,7 @@ export class MvccStore implements PrevReader {
     const iv = interval(toBin(req.key), req.rangeEnd && toBin(req.rangeEnd));
     const victims = this.liveIn(iv);
     const prevKvs = req.prevKv ? victims.map((id) => this.kvOf(id)) : EMPTY_KVS;
-    for (const id of victims) this.tombstone(w, id, this.keys.keyOf(this.v.keyId[id]));
+    for (const id of victims) this.tombstone(w, id, this.keys.keyOf(this.v.keyId.get(id)));
     return {
       header: { revision: w.changes.length > 0 ? w.rev : preRev },
       deleted: victims.length,
@@ -426,13 +426,13 @@ export class MvccStore implements PrevReader {
         res = cmp(id >= 0 ? (this.valueString(id) ?? '') : '', c.value ? toBin(c.value) : '');
         break;
       case 'VERSION':
-        res = cmp(id >= 0 ? v.ver[id] : 0, c.version ?? 0);
+        res = cmp(id >= 0 ? v.ver.get(id) : 0, c.version ?? 0);
         break;
       case 'CREATE':
-        res = cmp(id >= 0 ? v.createRev[id] : 0, c.createRevision ?? 0);
+        res = cmp(id >= 0 ? v.createRev.get(id) : 0, c.createRevision ?? 0);
         break;
       case 'MOD':
-        res = cmp(id >= 0 ? v.modRev[id] : 0, c.modRevision ?? 0);
+        res = cmp(id >= 0 ? v.modRev.get(id) : 0, c.modRevision ?? 0);
         break;
       case 'LEASE':
         res = cmp(id >= 0 ? v.leaseOf(id) : NO_LEASE, c.lease ?? NO_LEASE);
@@ -497,15 +497,15 @@ export class MvccStore implements PrevReader {
     const subs = this.subsOf(from, to);
     const seen = new Set<number>();
     for (let id = from; id < to; id++) {
-      if (v.vLen[id] === REMOVED) continue;
-      const kid = v.keyId[id];
+      if (v.vLen.get(id) === REMOVED) continue;
+      const kid = v.keyId.get(id);
       if (seen.has(kid)) continue;
       seen.add(kid);
       this.compactKey(kid, rev, removed);
     }
     // Versions kept at or below `rev` keep their position within their revision for Hash and snapshots.
     for (let id = from; id < to; id++) {
-      if (v.vLen[id] !== REMOVED && subs[id - from] > 0) this.compactedSubs.set(id, subs[id - from]);
+      if (v.vLen.get(id) !== REMOVED && subs[id - from] > 0) this.compactedSubs.set(id, subs[id - from]);
     }
     this.compactRev = rev;
     if (v.wantsRenumber()) this.renumber();
@@ -514,36 +514,38 @@ export class MvccStore implements PrevReader {
 
   private compactKey(kid: number, rev: number, removed: RemovedVersion[]): void {
     const v = this.v;
-    const latest = this.keys.latest[kid];
+    const latest = this.keys.latest.get(kid);
     if (latest < 0) return;
     let newer = -1;
     let r = latest;
-    while (r >= 0 && v.modRev[r] > rev) {
+    while (r >= 0 && v.modRev.get(r) > rev) {
       newer = r;
-      r = v.prev[r];
+      r = v.prev.get(r);
     }
     if (r < 0) return;
     // The chain from r down, newest first; changes of one revision are adjacent, the oldest is occurrence 0.
     const chain: number[] = [];
-    for (let x = r; x >= 0; x = v.prev[x]) chain.push(x);
+    for (let x = r; x >= 0; x = v.prev.get(x)) chain.push(x);
     const occurrence = new Array<number>(chain.length);
     for (let i = chain.length - 1; i >= 0; i--) {
       occurrence[i] =
-        i < chain.length - 1 && v.modRev[chain[i + 1]] === v.modRev[chain[i]] ? occurrence[i + 1] + 1 : 0;
+        i < chain.length - 1 && v.modRev.get(chain[i + 1]) === v.modRev.get(chain[i])
+          ? occurrence[i + 1] + 1
+          : 0;
     }
     const key = this.keys.keyOf(kid);
     for (let i = 1; i < chain.length; i++) this.removeVersion(chain[i], key, occurrence[i], removed);
-    v.prev[r] = -1;
-    if (v.vLen[r] === TOMBSTONE) {
+    v.prev.set(r, -1);
+    if (v.vLen.get(r) === TOMBSTONE) {
       this.removeVersion(r, key, occurrence[0], removed);
       if (newer < 0) this.keys.remove(kid);
-      else v.prev[newer] = -1;
+      else v.prev.set(newer, -1);
     }
   }
 
   private removeVersion(id: number, key: string, occurrence: number, removed: RemovedVersion[]): void {
     // Only the key and revision are read from it (to delete the same version from disk).
-    removed.push({ rec: new Rec(key, null, this.v.modRev[id], 0, 0, NO_LEASE), occurrence });
+    removed.push({ rec: new Rec(key, null, this.v.modRev.get(id), 0, 0, NO_LEASE), occurrence });
     this.disk?.forget(id);
     this.compactedSubs.delete(id);
     this.v.remove(id);
@@ -553,7 +555,8 @@ export class MvccStore implements PrevReader {
   private renumber(): void {
     const map = this.v.renumber();
     const latest = this.keys.latest;
-    for (let kid = 0; kid < latest.length; kid++) if (latest[kid] >= 0) latest[kid] = map[latest[kid]];
+    for (let kid = 0; kid < latest.capacity; kid++)
+      if (latest.get(kid) >= 0) latest.set(kid, map[latest.get(kid)]);
     const subs = new Map<number, number>();
     for (const [id, sub] of this.compactedSubs) if (map[id] >= 0) subs.set(map[id], sub);
     this.compactedSubs = subs;
@@ -568,8 +571,8 @@ export class MvccStore implements PrevReader {
     let groupRev = -1;
     let pos = 0;
     for (let id = from; id < to; id++) {
-      if (v.vLen[id] === REMOVED) continue;
-      const rev = v.modRev[id];
+      if (v.vLen.get(id) === REMOVED) continue;
+      const rev = v.modRev.get(id);
       if (rev !== groupRev) {
         groupRev = rev;
         pos = 0;
@@ -587,7 +590,7 @@ export class MvccStore implements PrevReader {
   storedVersions(upTo: number, visit: (rec: Rec, sub: number) => void): void {
     const end = this.v.firstAtOrAfter(upTo + 1);
     const subs = this.subsOf(0, end);
-    for (let id = 0; id < end; id++) if (this.v.vLen[id] !== REMOVED) visit(this.recOf(id), subs[id]);
+    for (let id = 0; id < end; id++) if (this.v.vLen.get(id) !== REMOVED) visit(this.recOf(id), subs[id]);
   }
 
   /** Whether any key is live at `rev`. */
@@ -595,7 +598,7 @@ export class MvccStore implements PrevReader {
     let found = false;
     const latest = this.keys.latest;
     this.keys.forRange('', null, (kid) => {
-      if (!found && this.visibleId(latest[kid], rev) >= 0) found = true;
+      if (!found && this.visibleId(latest.get(kid), rev) >= 0) found = true;
     });
     return found;
   }
@@ -610,12 +613,12 @@ export class MvccStore implements PrevReader {
   restore(rec: VersionFields, onDisk: boolean, sub = 0): void {
     let kid = this.keys.find(rec.key);
     if (kid < 0) kid = this.keys.add(rec.key);
-    const cur = this.keys.latest[kid];
+    const cur = this.keys.latest.get(kid);
     const v = this.v;
     const id = v.add(kid, cur, rec.modRev, rec.createRev, rec.version, rec.lease, rec.value, onDisk);
     if (sub > 0) this.compactedSubs.set(id, sub);
-    this.keys.latest[kid] = id;
-    const wasLive = cur >= 0 && v.vLen[cur] !== TOMBSTONE;
+    this.keys.latest.set(kid, id);
+    const wasLive = cur >= 0 && v.vLen.get(cur) !== TOMBSTONE;
     const isLive = rec.value !== null;
     if (isLive && !wasLive) this.live++;
     if (!isLive && wasLive) this.live--;

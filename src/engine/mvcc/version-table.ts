@@ -1,5 +1,6 @@
 import type { LeaseId } from '../contract';
-import { ByteArena, grown } from './byte-arena';
+import { ByteArena } from './byte-arena';
+import { PagedI32, PagedU53 } from './paged-array';
 
 /** `vLen` of a tombstone. */
 export const TOMBSTONE = -1;
@@ -12,7 +13,7 @@ export const REMOVED = -3;
 export const NO_LEASE: LeaseId = 0n;
 
 /**
- * Every version of every key, packed into typed arrays indexed by version id (~48 bytes a version, against ~80 for
+ * Every version of every key, packed into typed arrays indexed by version id (~36 bytes a version, against ~80 for
  * a V8 object with its fields), with values as bytes in a {@link ByteArena}.
  *
  * Ids are handed out in execution order, so the table in id order is the revision log: (revision, position in the
@@ -21,18 +22,18 @@ export const NO_LEASE: LeaseId = 0n;
  * table.
  */
 export class VersionTable {
-  modRev = new Float64Array(0);
-  createRev = new Float64Array(0);
-  ver = new Float64Array(0);
-  keyId = new Int32Array(0);
+  readonly modRev = new PagedU53();
+  readonly createRev = new PagedU53();
+  readonly ver = new PagedU53();
+  readonly keyId = new PagedI32();
   /** The key's previous version (older, possibly of the same revision), or -1. */
-  prev = new Int32Array(0);
+  readonly prev = new PagedI32();
   /** Index into {@link leases}; 0 = no lease. */
-  lease = new Int32Array(0);
-  vChunk = new Int32Array(0);
-  vOff = new Int32Array(0);
+  readonly lease = new PagedI32();
+  readonly vChunk = new PagedI32();
+  readonly vOff = new PagedI32();
   /** Value length, or {@link TOMBSTONE}, {@link ON_DISK}, {@link REMOVED}. */
-  vLen = new Int32Array(0);
+  readonly vLen = new PagedI32();
   /** Ids in use: versions are `0 .. length-1`. */
   length = 0;
   /** Of those, how many are {@link REMOVED}. */
@@ -52,60 +53,60 @@ export class VersionTable {
     onDisk = false,
   ): number {
     const id = this.length++;
-    if (id >= this.modRev.length) this.grow(id + 1);
-    this.modRev[id] = modRev;
-    this.createRev[id] = createRev;
-    this.ver[id] = ver;
-    this.keyId[id] = keyId;
-    this.prev[id] = prev;
-    this.lease[id] = lease === NO_LEASE ? 0 : this.leases.ref(lease);
-    if (value === null) this.vLen[id] = TOMBSTONE;
-    else if (onDisk) this.vLen[id] = ON_DISK;
+    if (id >= this.modRev.capacity) this.grow(id + 1);
+    this.modRev.set(id, modRev);
+    this.createRev.set(id, createRev);
+    this.ver.set(id, ver);
+    this.keyId.set(id, keyId);
+    this.prev.set(id, prev);
+    this.lease.set(id, lease === NO_LEASE ? 0 : this.leases.ref(lease));
+    if (value === null) this.vLen.set(id, TOMBSTONE);
+    else if (onDisk) this.vLen.set(id, ON_DISK);
     else {
       this.values.put(value, value.length);
-      this.vChunk[id] = this.values.lastChunk;
-      this.vOff[id] = this.values.lastOffset;
-      this.vLen[id] = value.length;
+      this.vChunk.set(id, this.values.lastChunk);
+      this.vOff.set(id, this.values.lastOffset);
+      this.vLen.set(id, value.length);
     }
     return id;
   }
 
   /** The lease of a version. */
   leaseOf(id: number): LeaseId {
-    const l = this.lease[id];
+    const l = this.lease.get(id);
     return l === 0 ? NO_LEASE : this.leases.id(l);
   }
 
   /** Whether the version's value is held here (not a tombstone, not on disk). */
   inMemory(id: number): boolean {
-    return this.vLen[id] >= 0;
+    return this.vLen.get(id) >= 0;
   }
 
   /** An in-memory value as a binary string. */
   valueStr(id: number): string {
-    return this.values.str(this.vChunk[id], this.vOff[id], this.vLen[id]);
+    return this.values.str(this.vChunk.get(id), this.vOff.get(id), this.vLen.get(id));
   }
 
   /** An in-memory value as a Buffer of its own. */
   valueBuf(id: number): Buffer {
-    return this.values.buf(this.vChunk[id], this.vOff[id], this.vLen[id]);
+    return this.values.buf(this.vChunk.get(id), this.vOff.get(id), this.vLen.get(id));
   }
 
   /** The value is durable now: keep it on disk only. */
   offload(id: number): void {
-    const len = this.vLen[id];
+    const len = this.vLen.get(id);
     if (len < 0) return;
-    this.values.free(this.vChunk[id], len);
-    this.vLen[id] = ON_DISK;
+    this.values.free(this.vChunk.get(id), len);
+    this.vLen.set(id, ON_DISK);
   }
 
   /** Compaction removed the version. */
   remove(id: number): void {
-    const len = this.vLen[id];
-    if (len >= 0) this.values.free(this.vChunk[id], len);
-    if (this.lease[id] !== 0) this.leases.unref(this.lease[id]);
-    this.lease[id] = 0;
-    this.vLen[id] = REMOVED;
+    const len = this.vLen.get(id);
+    if (len >= 0) this.values.free(this.vChunk.get(id), len);
+    if (this.lease.get(id) !== 0) this.leases.unref(this.lease.get(id));
+    this.lease.set(id, 0);
+    this.vLen.set(id, REMOVED);
     this.removed++;
   }
 
@@ -122,30 +123,31 @@ export class VersionTable {
     const map = new Int32Array(this.length);
     let n = 0;
     for (let id = 0; id < this.length; id++) {
-      if (this.vLen[id] === REMOVED) {
+      if (this.vLen.get(id) === REMOVED) {
         map[id] = -1;
         continue;
       }
       map[id] = n;
       if (n !== id) {
-        this.modRev[n] = this.modRev[id];
-        this.createRev[n] = this.createRev[id];
-        this.ver[n] = this.ver[id];
-        this.keyId[n] = this.keyId[id];
-        const p = this.prev[id];
-        this.prev[n] = p < 0 ? -1 : map[p];
-        this.lease[n] = this.lease[id];
-        this.vChunk[n] = this.vChunk[id];
-        this.vOff[n] = this.vOff[id];
-        this.vLen[n] = this.vLen[id];
+        this.modRev.set(n, this.modRev.get(id));
+        this.createRev.set(n, this.createRev.get(id));
+        this.ver.set(n, this.ver.get(id));
+        this.keyId.set(n, this.keyId.get(id));
+        const p = this.prev.get(id);
+        this.prev.set(n, p < 0 ? -1 : map[p]);
+        this.lease.set(n, this.lease.get(id));
+        this.vChunk.set(n, this.vChunk.get(id));
+        this.vOff.set(n, this.vOff.get(id));
+        this.vLen.set(n, this.vLen.get(id));
       } else {
-        const p = this.prev[id];
-        this.prev[n] = p < 0 ? -1 : map[p];
+        const p = this.prev.get(id);
+        this.prev.set(n, p < 0 ? -1 : map[p]);
       }
       n++;
     }
     this.length = n;
     this.removed = 0;
+    for (const c of this.columns()) c.truncate(n);
     if (this.values.fragmented()) this.repackValues();
     return map;
   }
@@ -154,11 +156,11 @@ export class VersionTable {
   repackValues(): void {
     const fresh = new ByteArena();
     for (let id = 0; id < this.length; id++) {
-      const len = this.vLen[id];
+      const len = this.vLen.get(id);
       if (len < 0) continue;
       fresh.put(this.valueStr(id), len);
-      this.vChunk[id] = fresh.lastChunk;
-      this.vOff[id] = fresh.lastOffset;
+      this.vChunk.set(id, fresh.lastChunk);
+      this.vOff.set(id, fresh.lastOffset);
     }
     this.values = fresh;
   }
@@ -170,22 +172,19 @@ export class VersionTable {
     const m = this.modRev;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (m[mid] < rev) lo = mid + 1;
+      if (m.get(mid) < rev) lo = mid + 1;
       else hi = mid;
     }
     return lo;
   }
 
   private grow(n: number): void {
-    this.modRev = grown(this.modRev, n);
-    this.createRev = grown(this.createRev, n);
-    this.ver = grown(this.ver, n);
-    this.keyId = grown(this.keyId, n);
-    this.prev = grown(this.prev, n);
-    this.lease = grown(this.lease, n);
-    this.vChunk = grown(this.vChunk, n);
-    this.vOff = grown(this.vOff, n);
-    this.vLen = grown(this.vLen, n);
+    for (const c of this.columns()) c.ensure(n);
+  }
+
+  private columns(): Array<PagedU53 | PagedI32> {
+    const { modRev, createRev, ver, keyId, prev, lease, vChunk, vOff, vLen } = this;
+    return [modRev, createRev, ver, keyId, prev, lease, vChunk, vOff, vLen];
   }
 }
 

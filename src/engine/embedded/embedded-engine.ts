@@ -35,7 +35,7 @@ import { AutoCompactor } from '../auto-compactor';
 import { checkCompactRevision } from '../validate';
 import { WatchFanout } from '../watch-fanout';
 import type { ChangeCodec, FeedRevision, HistoryRequest, HistoryResult, WatchSource } from '../watch-feed';
-import { DurableLog } from './durable-log';
+import type { DurableLog } from './durable-log';
 import { AuxAlarmStore } from '../alarms';
 import { MemoryAuxStore } from '../aux-store';
 import { ENGINE_CAPABILITIES, type EngineCapabilities } from '../capabilities';
@@ -48,7 +48,10 @@ import { embeddedCapabilities } from './embedded-capabilities';
  */
 export async function createEmbeddedEngine(input: EmbeddedEngineOptionsInput = {}): Promise<Engine> {
   const opts = parseEngineOptions(embeddedEngineOptionsSchema, input, 'embedded');
-  const log = opts.dataDir ? DurableLog.open(opts.dataDir, opts.valueCacheBytes) : undefined;
+  // LMDB (its native addon and ~16 MB of buffers) is loaded only for a durable store.
+  const log = opts.dataDir
+    ? (await import('./durable-log')).DurableLog.open(opts.dataDir, opts.valueCacheBytes)
+    : undefined;
   try {
     return new EngineShell(new EmbeddedBackend(opts, log), opts);
   } catch (err) {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { renderChart } from './chart-svg';
 import { runE2e, type E2eResults } from './e2e-bench';
 import { benchDurablePut, benchReads, benchTxn, benchWatchFanout, type BenchResult } from './engine-bench';
+import { benchSidecarMemory } from './memory-bench';
 import { benchRedis } from './redis-bench';
 import { benchConfigFanout, benchConfigFanoutGrpc, benchQuery } from './state-views-bench';
 import { e2eRows, engineRows, markdownTable, textTable } from './report-table';
@@ -14,8 +15,8 @@ import { e2eRows, engineRows, markdownTable, textTable } from './report-table';
  * and the Markdown table in `bench/results/`. Each figure stands beside the floor it is compared with, measured in
  * the same run, so ratios hold on any machine.
  *
- * Environment: BENCH_ONLY=engine,views,redis,e2e (subsets; default all), BENCH_MS (engine ms per figure, 3000),
- * BENCH_RSS_KEYS (1,000,000), BENCH_E2E_SECONDS (6), BENCH_E2E_ROUNDS (2), BENCH_FIXED_SECONDS (10),
+ * Environment: BENCH_ONLY=engine,memory,views,redis,e2e (subsets; default all), BENCH_MS (engine ms per figure,
+ * 3000), BENCH_RSS_KEYS (1,000,000; also the keys of the sidecar memory rows), BENCH_WATCHERS (100,000), BENCH_E2E_SECONDS (6), BENCH_E2E_ROUNDS (2), BENCH_FIXED_SECONDS (10),
  * BENCH_E2E_ONLY (workload ids: fixed-grpc, fixed-http, getstate-grpc, get-http, etcd-range, etcd-put),
  * BENCH_CPU_PROF=<dir> (write `--cpu-prof` profiles of statecar and the floors there).
  */
@@ -92,6 +93,15 @@ async function main(): Promise<void> {
     await step('engine: watch fan-out to 10,000 watchers', () => benchWatchFanout(10_000));
     await step('engine: RSS with 1M keys (child process)', () =>
       rssBench(Number(process.env.BENCH_RSS_KEYS ?? 1_000_000)),
+    );
+  }
+  if (want('memory')) {
+    await step('memory: a sidecar process loaded through its API', () =>
+      benchSidecarMemory({
+        keys: Number(process.env.BENCH_RSS_KEYS ?? 1_000_000),
+        watchers: Number(process.env.BENCH_WATCHERS ?? 100_000),
+        progress,
+      }),
     );
   }
   if (want('views')) {

@@ -97,8 +97,13 @@ export interface StatecarVariant {
   memory?: boolean;
 }
 
-/** Node flags of every benchmarked sidecar: the deployment's (BENCH_STATECAR_NODE_FLAGS overrides, space-separated). */
-export const STATECAR_NODE_FLAGS: string[] = (process.env.BENCH_STATECAR_NODE_FLAGS ?? '')
+/**
+ * Node flags of every benchmarked sidecar: the deployment's (deploy/Dockerfile's NODE_OPTIONS less the heap cap;
+ * BENCH_STATECAR_NODE_FLAGS overrides, space-separated, '' for Node's defaults).
+ */
+export const STATECAR_NODE_FLAGS: string[] = (
+  process.env.BENCH_STATECAR_NODE_FLAGS ?? '--max-semi-space-size=2'
+)
   .split(' ')
   .filter((f) => f !== '');
 

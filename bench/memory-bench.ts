@@ -216,6 +216,7 @@ export async function benchSidecarMemory(o: MemoryBenchOptions): Promise<BenchRe
         name: `sidecar RSS right after start (${memory ? 'in-memory' : 'durable'} store, etcd API on; ${splitText(m)})`,
         value: m.rss / MB,
         unit: 'MB',
+        server: 'statecar process',
         floor: { name: `node:http2 server (bare node: ${Math.round(bare / MB)} MB)`, value: h2Rss / MB },
         ratio: m.rss / h2Rss,
         target: { description: '<= 60 MB', met: m.rss / MB <= 60 },
@@ -240,6 +241,7 @@ export async function benchSidecarMemory(o: MemoryBenchOptions): Promise<BenchRe
         name: `sidecar RSS, ${o.keys.toLocaleString('en-US')} keys x 64 B via etcd Txns of 128 puts (${mode}; ${splitText(m)}; loaded in ${loadS.toFixed(0)} s)`,
         value: m.rss / MB,
         unit: 'MB',
+        server: 'statecar process',
         target: { description: `<= ${limit} MB`, met: m.rss / MB <= limit },
       });
     }
@@ -259,6 +261,7 @@ export async function benchSidecarMemory(o: MemoryBenchOptions): Promise<BenchRe
       name: `sidecar RSS per etcd watcher, ${o.watchers.toLocaleString('en-US')} watchers on 10 streams (${Math.round(before / MB)} -> ${Math.round(after / MB)} MB)`,
       value: each,
       unit: 'B',
+      server: 'statecar process',
       target: { description: '<= 1,024 B', met: each <= 1024 },
     });
     return out;

@@ -88,7 +88,10 @@ export class ByteArena {
   /** A copy of the entry as a Buffer of its own. */
   buf(c: number, off: number, len: number): Buffer {
     const out = Buffer.allocUnsafe(len);
-    if (len > 0) this.chunks[c]!.copy(out, 0, off, off + len);
+    const b = this.chunks[c];
+    // Small entries by hand: Buffer#copy's argument handling costs more than copying a few dozen bytes.
+    if (len <= 256) for (let i = 0; i < len; i++) out[i] = b![off + i];
+    else b!.copy(out, 0, off, off + len);
     return out;
   }
 
@@ -97,6 +100,13 @@ export class ByteArena {
     if (len !== s.length) return false;
     const b = this.chunks[c]!;
     for (let i = 0; i < len; i++) if (b[off + i] !== s.charCodeAt(i)) return false;
+    return true;
+  }
+
+  /** Whether the entry holds exactly the bytes of `key` (the caller checked the length). */
+  equalsBytes(c: number, off: number, key: Uint8Array): boolean {
+    const b = this.chunks[c]!;
+    for (let i = 0; i < key.length; i++) if (b[off + i] !== key[i]) return false;
     return true;
   }
 
@@ -169,6 +179,13 @@ export class ByteArena {
 export function hashStr(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** FNV-1a of bytes; equal to {@link hashStr} of the same bytes as a binary string. */
+export function hashBytes(b: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
   return h >>> 0;
 }
 

@@ -1,4 +1,4 @@
-import { ByteArena, grown, hashStr } from './byte-arena';
+import { ByteArena, grown, hashBytes, hashStr } from './byte-arena';
 import { PagedI32 } from './paged-array';
 
 /** `latest` of a key id that is free (or waiting to be freed); never a version id. */
@@ -55,6 +55,21 @@ export class KeyIndex {
       const id = table[h];
       if (id < 0) return -1;
       if (this.kLen.get(id) === n && this.arena.equals(this.kChunk.get(id), this.kOff.get(id), n, key))
+        return id;
+      h = (h + 1) & mask;
+    }
+  }
+
+  /** The id of a key given as bytes, or -1: the point-read path, with no string made for the key. */
+  findBytes(key: Uint8Array): number {
+    const mask = this.mask;
+    const table = this.table;
+    const n = key.length;
+    let h = hashBytes(key) & mask;
+    for (;;) {
+      const id = table[h];
+      if (id < 0) return -1;
+      if (this.kLen.get(id) === n && this.arena.equalsBytes(this.kChunk.get(id), this.kOff.get(id), key))
         return id;
       h = (h + 1) & mask;
     }

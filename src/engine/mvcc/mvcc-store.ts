@@ -238,7 +238,7 @@ export class MvccStore implements PrevReader {
    * of which can change a one-key result except the filters, still applied here).
    */
   private get(req: RangeRequest, rev: number, headerRev: number): RangeResponse {
-    const kid = this.keys.find(toBin(req.key));
+    const kid = this.keys.findBytes(req.key);
     const id = kid < 0 ? -1 : this.visibleId(this.keys.latest.get(kid), rev);
     if (id < 0 || !passesRevisionFilters(req, this.v.modRev.get(id), this.v.createRev.get(id))) {
       return { header: { revision: headerRev }, kvs: EMPTY_KVS, more: false, count: id < 0 ? 0 : 1 };

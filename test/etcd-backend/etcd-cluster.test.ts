@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { haveEtcd } from '../support/etcd-server';
 import { startEtcdCluster, type EtcdCluster } from '../support/etcd-cluster';
+import { haveOpenssl, makeTestPki } from '../support/etcd-tls';
 
 const describeIf = haveEtcd() ? describe : describe.skip;
 
@@ -58,5 +59,42 @@ describeIf('etcd cluster fixture (3 members on loopback)', () => {
   it('restarts the whole cluster with its data', async () => {
     await cluster.restartAll({ kill: true });
     expect(etcdctl(cluster.endpointList(), 'get', 'k', '--print-value-only').trim()).toBe('v2');
+  }, 90_000);
+});
+
+(haveEtcd() && haveOpenssl() ? describe : describe.skip)('etcd cluster fixture with TLS', () => {
+  it('serves clients over TLS only with a client certificate, and probes on its own plain port', async () => {
+    const pki = makeTestPki();
+    const cluster = await startEtcdCluster({ tls: pki });
+    try {
+      const tls = ['--cacert', pki.caFile];
+      const cert = ['--cert', `${pki.dir}/client.crt`, '--key', `${pki.dir}/client.key`];
+      etcdctl(cluster.endpointList(), ...tls, ...cert, 'put', 'k', 'tls');
+      expect(etcdctl(cluster.endpointList(), ...tls, ...cert, 'get', 'k', '--print-value-only').trim()).toBe(
+        'tls',
+      );
+      expect(() =>
+        execFileSync(
+          'etcdctl',
+          [
+            '--endpoints',
+            cluster.endpointList(),
+            '--dial-timeout=2s',
+            '--command-timeout=2s',
+            ...tls,
+            'get',
+            'k',
+          ],
+          {
+            env: { ...process.env, ETCDCTL_API: '3' },
+            stdio: 'pipe',
+          },
+        ),
+      ).toThrow();
+      expect(cluster.members[0]!.clientUrl).toMatch(/^https:/);
+    } finally {
+      await cluster.destroy();
+      pki.remove();
+    }
   }, 90_000);
 });

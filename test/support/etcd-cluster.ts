@@ -13,8 +13,13 @@ export interface EtcdMember {
   readonly peerPort: number;
   /** `127.0.0.1:<clientPort>`, as etcdctl's `--endpoints`, grpc-js and Dapr's `endpoints` metadata want it. */
   readonly endpoint: string;
-  /** `http://127.0.0.1:<clientPort>`. */
+  /** `http://127.0.0.1:<clientPort>` (`https://` with TLS). */
   readonly clientUrl: string;
+  /**
+   * A plain-HTTP client listener on loopback for the fixture's own health and status probes: with TLS it is a port
+   * of its own (the TLS port requires a client certificate), without TLS the client URL.
+   */
+  readonly probeUrl: string;
   readonly dataDir: string;
   /** The running process, or undefined while the member is down. */
   readonly proc: TestProcess | undefined;
@@ -70,6 +75,11 @@ export interface EtcdClusterOptions {
   extraArgs?: string[];
   /** Bound on waiting for readiness after a start or restart (default 60 s: CI has 2 cores shared by others). */
   readyTimeoutMs?: number;
+  /**
+   * Serve clients over TLS with these files (e.g. from `makeTestPki()` in etcd-tls.ts) and require a client
+   * certificate signed by the CA, as a production cluster does.
+   */
+  tls?: { caFile: string; serverCertFile: string; serverKeyFile: string };
 }
 
 /*
@@ -114,6 +124,7 @@ export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<E
     peerPort: number;
     endpoint: string;
     clientUrl: string;
+    probeUrl: string;
     peerUrl: string;
     dataDir: string;
     proc: TestProcess | undefined;
@@ -123,13 +134,15 @@ export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<E
   for (let i = 0; i < size; i++) {
     const clientPort = await freePort();
     const peerPort = await freePort();
+    const probeUrl = opts.tls ? `http://127.0.0.1:${await freePort()}` : `http://127.0.0.1:${clientPort}`;
     members.push({
       name: `m${i}`,
       index: i,
       clientPort,
       peerPort,
       endpoint: `127.0.0.1:${clientPort}`,
-      clientUrl: `http://127.0.0.1:${clientPort}`,
+      clientUrl: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`,
+      probeUrl,
       peerUrl: `http://127.0.0.1:${peerPort}`,
       dataDir: fs.mkdtempSync(path.join(os.tmpdir(), `statecar-etcd-m${i}-`)),
       proc: undefined,
@@ -149,7 +162,7 @@ export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<E
       '--data-dir',
       m.dataDir,
       '--listen-client-urls',
-      m.clientUrl,
+      opts.tls ? `${m.clientUrl},${m.probeUrl}` : m.clientUrl,
       '--advertise-client-urls',
       m.clientUrl,
       '--listen-peer-urls',
@@ -168,6 +181,17 @@ export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<E
       String(ELECTION_MS),
       // Pre-vote: a member that was partitioned or restarted does not depose a healthy leader when it rejoins.
       '--pre-vote',
+      ...(opts.tls
+        ? [
+            '--cert-file',
+            opts.tls.serverCertFile,
+            '--key-file',
+            opts.tls.serverKeyFile,
+            '--trusted-ca-file',
+            opts.tls.caFile,
+            '--client-cert-auth',
+          ]
+        : []),
       '--logger',
       'zap',
       '--log-level',
@@ -186,7 +210,7 @@ export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<E
     const m = members[index];
     if (!m.running) return false;
     try {
-      const res = await fetch(`${m.clientUrl}/health`, { signal: AbortSignal.timeout(timeoutMs) });
+      const res = await fetch(`${m.probeUrl}/health`, { signal: AbortSignal.timeout(timeoutMs) });
       const body = (await res.json()) as { health?: unknown };
       return body.health === 'true' || body.health === true;
     } catch {
@@ -197,7 +221,7 @@ export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<E
   const status = async (index: number, timeoutMs = 3000): Promise<EtcdMemberStatus | undefined> => {
     const m = members[index];
     if (!m.running) return undefined;
-    const body = (await gatewayPost(m.clientUrl, '/v3/maintenance/status', timeoutMs)) as
+    const body = (await gatewayPost(m.probeUrl, '/v3/maintenance/status', timeoutMs)) as
       | {
           header?: { cluster_id?: string; member_id?: string; revision?: string; raft_term?: string };
           leader?: string;

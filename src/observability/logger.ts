@@ -41,7 +41,8 @@ export function isLogLevel(value: string): value is LogLevel {
 
 /**
  * Create the process logger. Records carry daprd's field names so dashboards built for daprd's JSON logs work
- * unchanged; the level is written as its name (`"level":"info"`), not pino's number, for the same reason.
+ * unchanged; the level is written as daprd names it (`"level":"info"`, `"level":"warning"`), not pino's number, for the
+ * same reason.
  */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? 'info';
@@ -58,7 +59,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     base,
     messageKey: 'msg',
     timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
+    // daprd's logger (logrus) spells the warn level `warning` in its records, while its flag says `warn`.
+    formatters: { level: (label) => ({ level: label === 'warn' ? 'warning' : label }) },
   };
   // sync: a SIGTERM exit must not drop the last lines (pino's async mode buffers them).
   const out: NodeJS.WritableStream =

@@ -161,7 +161,7 @@ test('"ready" only once every component is ready; a store that is not gets a war
       .output()
       .split('\n')
       .find((l) => l.includes('component cache (state.redis) is not ready'));
-    expect(JSON.parse(warning ?? '{}')).toMatchObject({ level: 'warn' });
+    expect(JSON.parse(warning ?? '{}')).toMatchObject({ level: 'warning' });
     expect(warning).toContain(`127.0.0.1:${redisPort}`);
     expect(sc.proc.output()).not.toMatch(/"msg":"statecar is ready"/);
     expect((await fetch(`${sc.httpUrl}/v1.0/healthz`)).status).toBe(500);

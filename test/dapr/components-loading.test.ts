@@ -144,7 +144,7 @@ describe('metadata as Dapr reads it', () => {
         `component file ${file}: field spec.metadata.retentionRevision: unknown metadata name for state.in-memory, ` +
           'ignored (did you mean retentionRevisions?)',
       );
-      expect(out).toMatch(/level=warn msg="component file [^"]*retentionRevision/);
+      expect(out).toMatch(/level=warning msg="component file [^"]*retentionRevision/);
       expect(out).toContain('Dapr metadata not used by statecar, ignored: actorStateStore');
       expect(out).not.toMatch(/field spec\.metadata\.actorStateStore/);
     } finally {

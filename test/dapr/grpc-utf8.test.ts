@@ -119,6 +119,31 @@ test.each(CASES)(
   },
 );
 
+test.each([
+  [Buffer.concat([s(1, BAD), s(5, OK)]), 'ListStateRequest.prefix'],
+  [Buffer.concat([s(1, 'p'), s(5, BAD)]), 'ListStateRequest.store_name'],
+  [Buffer.concat([s(5, OK), s(4, BAD)]), 'ListStateRequest.page_token'],
+  [Buffer.concat([s(5, OK), mapEntry(6, BAD, 'v')]), 'ListStateRequest.metadata.key'],
+])('statecar List: invalid UTF-8 (%#) is INVALID_ARGUMENT naming %s', async (body, field) => {
+  const r = await raw.unary('/statecar.v1alpha1.StateList/ListState', body);
+  expect(r).toEqual({
+    ok: false,
+    code: status.INVALID_ARGUMENT,
+    details: expect.stringContaining(`${field} contains invalid UTF-8`) as string,
+  });
+});
+
+test('statecar List: a valid request on the same path still lists', async () => {
+  await dapr.call('SaveState', { storeName: OK, states: [{ key: 'list-ü-1', value: Buffer.from('1') }] });
+  const r = await raw.unary(
+    '/statecar.v1alpha1.StateList/ListState',
+    Buffer.concat([s(1, 'list-ü'), s(5, OK)]),
+  );
+  // The response's first field is the one key, as its UTF-8 bytes.
+  const key = s(1, 'list-ü-1');
+  expect(r.ok && r.bytes.subarray(0, key.length)).toEqual(key);
+});
+
 test('keys 0xFF and 0xFE no longer collide: the save is refused and writes nothing', async () => {
   const save = await raw.unary(
     DAPR + 'SaveState',

@@ -25,7 +25,7 @@ describe('logging flags', () => {
     const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     for (const r of records) {
       expect(r).toMatchObject({ app_id: 'logapp', type: 'log', scope: expect.any(String) });
-      expect(['debug', 'info', 'warn', 'error']).toContain(r.level);
+      expect(['debug', 'info', 'warning', 'error']).toContain(r.level);
       expect(typeof r.msg).toBe('string');
       expect(Number.isNaN(Date.parse(String(r.time)))).toBe(false);
     }

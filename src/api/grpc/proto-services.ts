@@ -4,6 +4,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
+import path from 'node:path';
 import { protoRoot } from './proto-path';
 
 /** The definition of service `dotted` (e.g. `dapr.proto.runtime.v1.Dapr`) declared in `file` under proto/. */
@@ -20,4 +22,16 @@ export function loadServiceDefinition(file: string, dotted: string): grpc.Servic
   const service = (node as { service?: grpc.ServiceDefinition } | undefined)?.service;
   if (!service) throw new Error(`service ${dotted} not found in ${file}`);
   return service;
+}
+
+/**
+ * The types declared in `file` under proto/ (and what it imports) as protobufjs types with the proto's own field
+ * names, for the request checks of wire/checked-decode.ts, which name a bad field as the .proto does.
+ */
+export function loadProtoTypes(file: string): protobuf.Root {
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => path.join(protoRoot(), target);
+  root.loadSync(file, { keepCase: true });
+  root.resolveAll();
+  return root;
 }

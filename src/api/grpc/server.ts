@@ -4,16 +4,13 @@
  * Message sizes are capped at `--max-body-size` in both directions, as daprd does, and with DAPR_API_TOKEN every
  * call on the port needs the token. Server reflection is added last, over whatever services were registered.
  */
-import path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import protobuf from 'protobufjs';
 import type { DaprApiContext } from '../api-context';
 import { apiTokenLayer } from './auth-interceptor';
 import { daprServiceImplementation } from './dapr-service';
 import { DAPR_FAST_CODECS } from './dapr-fast-codec';
 import { DEFAULT_MAX_REQUEST_BYTES } from './etcd';
-import { protoRoot } from './proto-path';
-import { loadServiceDefinition } from './proto-services';
+import { loadProtoTypes, loadServiceDefinition } from './proto-services';
 import { addReflection } from './reflection';
 import type { CallLayer } from './server/call-layer';
 import { GrpcServer, type GrpcServerOptions } from './server/grpc-server';
@@ -39,15 +36,6 @@ export function daprServiceDefinition(): grpc.ServiceDefinition {
 
 let fastDaprService: grpc.ServiceDefinition | undefined;
 
-/** The Dapr protos as protobufjs types (proto field names), for the request checks of checked-decode.ts. */
-function daprProtoTypes(): protobuf.Root {
-  const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => path.join(protoRoot(), target);
-  root.loadSync(DAPR_PROTO, { keepCase: true });
-  root.resolveAll();
-  return root;
-}
-
 /**
  * The Dapr service definition statecar serves: {@link daprServiceDefinition} whose deserializers reject invalid
  * UTF-8 in string fields and undecodable bytes in-band (wire/checked-decode.ts; the handlers answer them), with
@@ -57,7 +45,7 @@ function daprProtoTypes(): protobuf.Root {
  */
 export function fastDaprServiceDefinition(): grpc.ServiceDefinition {
   fastDaprService ??= withFastCodecs(
-    withCheckedDecode(daprServiceDefinition() as MethodMap, daprProtoTypes()),
+    withCheckedDecode(daprServiceDefinition() as MethodMap, loadProtoTypes(DAPR_PROTO)),
     DAPR_FAST_CODECS,
   ) as grpc.ServiceDefinition;
   return fastDaprService;

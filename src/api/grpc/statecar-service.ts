@@ -7,7 +7,9 @@ import { z } from 'zod';
 import type { DaprApiContext } from '../api-context';
 import { listStateKeys } from '../query-api';
 import { parse, unaryImplementation } from './dapr-service';
-import { loadServiceDefinition } from './proto-services';
+import { loadProtoTypes, loadServiceDefinition } from './proto-services';
+import { withCheckedDecode } from './wire/checked-decode';
+import type { MethodMap } from './wire/fast-codecs';
 
 const listSchema = z.object({
   storeName: z.string(),
@@ -17,12 +19,18 @@ const listSchema = z.object({
   metadata: z.record(z.string(), z.string()).default({}),
 });
 
+const LIST_PROTO = 'statecar/v1alpha1/state_list.proto';
+
 let definition: grpc.ServiceDefinition | undefined;
 
 /** The List service: its definition and its implementation. */
 export const statecarListService = {
   definition(): grpc.ServiceDefinition {
-    definition ??= loadServiceDefinition('statecar/v1alpha1/state_list.proto', 'statecar.v1alpha1.StateList');
+    // Invalid UTF-8 in a string field (a prefix, a store name) is refused as on every Dapr method.
+    definition ??= withCheckedDecode(
+      loadServiceDefinition(LIST_PROTO, 'statecar.v1alpha1.StateList') as MethodMap,
+      loadProtoTypes(LIST_PROTO),
+    ) as grpc.ServiceDefinition;
     return definition;
   },
 

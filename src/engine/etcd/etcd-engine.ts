@@ -195,7 +195,9 @@ class EtcdBackend implements EngineBackend, WatchSource<WatchEvent> {
     const w = await this.conn.unary(
       'KV',
       'Compact',
-      { revision: String(req.revision), physical: req.physical === true },
+      // Always physical: etcd removes compacted revisions from its backend in the background otherwise, and a
+      // watcher starting at the compact revision could still replay a tombstone the contract says is gone.
+      { revision: String(req.revision), physical: true },
       'write',
     );
     const revision = this.seenHeader(w.header as WireHeader);

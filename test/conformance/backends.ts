@@ -145,8 +145,11 @@ function redisBackend(): ConformanceBackend {
  * etcd: a real 3-member cluster on loopback per `create`, because a fresh engine must start at revision 1 and the
  * etcd backend's revisions, leases and compaction are the cluster's own. Clusters start in the background one ahead
  * (a start takes about half a second), and a cluster is killed once every engine on it was closed and the next
- * `create` or the teardown comes (so `reopen` can open a new engine on the same cluster). Keys live under a prefix,
- * so the prefix mapping is under test too; compaction is allowed (the cluster is the test's own).
+ * `create` or the teardown comes (so `reopen` can open a new engine on the same cluster). The store is the cluster's
+ * whole key space (`wholeKeySpace`): under a prefix a from-key delete becomes a bounded range, which etcd's
+ * duplicate-key check in a txn treats differently (see src/engine/etcd/etcd-options.ts); the prefix mapping is
+ * tested by test/etcd-backend/key-prefix.test.ts and the sidecar suites. Compaction is allowed (the cluster is the
+ * test's own).
  */
 function etcdBackend(): ConformanceBackend {
   // etcd's default raft timing: a minimum lease TTL of 2 s, as the contract's default.
@@ -186,6 +189,7 @@ function etcdBackend(): ConformanceBackend {
       ...redisOptions(options),
       endpoints: cluster.endpointList(),
       keyPrefixPath: prefix,
+      wholeKeySpace: true,
       allowCompaction: true,
     });
   return {

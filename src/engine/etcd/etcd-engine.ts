@@ -224,7 +224,7 @@ class EtcdBackend implements EngineBackend, WatchSource<WatchEvent> {
 
   /** A linearizable read of a key that cannot exist (the bare prefix): its header is the current revision. */
   async currentRevision(): Promise<number> {
-    const w = await this.conn.unary('KV', 'Range', { key: this.prefix.prefix, count_only: true }, 'read');
+    const w = await this.conn.unary('KV', 'Range', { key: this.prefix.probe, count_only: true }, 'read');
     return this.seenHeader(w.header as WireHeader);
   }
 
@@ -238,7 +238,7 @@ class EtcdBackend implements EngineBackend, WatchSource<WatchEvent> {
         await this.conn.unary(
           'KV',
           'Range',
-          { key: this.prefix.prefix, count_only: true, serializable: true, revision: String(rev) },
+          { key: this.prefix.probe, count_only: true, serializable: true, revision: String(rev) },
           'read',
         );
         return true;
@@ -287,7 +287,7 @@ class EtcdBackend implements EngineBackend, WatchSource<WatchEvent> {
       await this.conn.unary(
         'KV',
         'Range',
-        { key: this.prefix.prefix, count_only: true },
+        { key: this.prefix.probe, count_only: true },
         'read',
         Math.min(this.opts.requestTimeout, HEALTH_INTERVAL_MS * 2),
       );

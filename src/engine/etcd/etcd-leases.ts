@@ -17,6 +17,9 @@ import type { KeyPrefix } from './etcd-wire';
  * request order, each bounded by the request timeout.
  */
 
+/** Lease TTL reads in flight at once while listing leases. */
+const LEASE_READS = 16;
+
 interface KeepAliveWaiter {
   resolve(res: LeaseKeepAliveResponse): void;
   reject(err: Error): void;
@@ -26,6 +29,11 @@ interface KeepAliveWaiter {
 export class EtcdLeases {
   private stream: grpc.ClientDuplexStream<unknown, Record<string, unknown>> | undefined;
   private waiters: KeepAliveWaiter[] = [];
+  /**
+   * When this instance's own grants and keep-alives expire (ms clock): etcd reports remaining TTLs in whole seconds,
+   * too coarse to order leases granted or renewed within a second of each other.
+   */
+  private readonly expiries = new Map<bigint, number>();
 
   constructor(
     private readonly conn: EtcdConnection,
@@ -50,6 +58,7 @@ export class EtcdLeases {
 
   async revoke(id: LeaseId): Promise<LeaseRevokeResponse> {
     const w = await this.conn.unary('Lease', 'LeaseRevoke', { ID: id.toString() }, 'write');
+    this.expiries.delete(id);
     return { header: { revision: this.seen(w.header as WireHeader) } };
   }
 
@@ -75,14 +84,35 @@ export class EtcdLeases {
     };
   }
 
+  /**
+   * Every lease of the cluster, sorted by soonest expiry as the contract wants (etcd lists them unordered): each
+   * lease's remaining TTL is read, a few at a time. Leases that expire meanwhile are left out.
+   */
   async leases(): Promise<LeaseLeasesResponse> {
     const w = await this.conn.unary('Lease', 'LeaseLeases', {}, 'read');
-    const list = (w.leases as Array<{ ID: string }> | undefined) ?? [];
-    return { header: { revision: this.seen(w.header as WireHeader) }, leases: list.map((l) => BigInt(l.ID)) };
+    const revision = this.seen(w.header as WireHeader);
+    const ids = ((w.leases as Array<{ ID: string }> | undefined) ?? []).map((l) => BigInt(l.ID));
+    const expiry = new Map<bigint, number>();
+    for (let i = 0; i < ids.length; i += LEASE_READS) {
+      await Promise.all(
+        ids.slice(i, i + LEASE_READS).map(async (id) => {
+          const t = await this.timeToLive(id, false);
+          if (t.ttl < 0) return;
+          // The cluster's whole seconds, refined by this instance's own clock where it granted or renewed.
+          const coarse = Date.now() + t.ttl * 1000;
+          const own = this.expiries.get(id);
+          expiry.set(id, own !== undefined && Math.abs(own - coarse) < 1500 ? own : coarse + 500);
+        }),
+      );
+    }
+    for (const id of this.expiries.keys()) if (!expiry.has(id)) this.expiries.delete(id);
+    const live = ids.filter((id) => expiry.has(id));
+    live.sort((a, b) => expiry.get(a)! - expiry.get(b)! || (a < b ? -1 : a > b ? 1 : 0));
+    return { header: { revision }, leases: live };
   }
 
   private async currentRevision(): Promise<number> {
-    const w = await this.conn.unary('KV', 'Range', { key: this.prefix.prefix, count_only: true }, 'read');
+    const w = await this.conn.unary('KV', 'Range', { key: this.prefix.probe, count_only: true }, 'read');
     return this.seen(w.header as WireHeader);
   }
 
@@ -113,10 +143,13 @@ export class EtcdLeases {
       const waiter = this.waiters.shift();
       if (!waiter) return;
       clearTimeout(waiter.timer);
+      const ttl = Number(w.TTL);
+      if (ttl > 0) this.expiries.set(BigInt(w.ID as string), Date.now() + ttl * 1000);
+      else this.expiries.delete(BigInt(w.ID as string));
       waiter.resolve({
         header: { revision: this.seen(w.header as WireHeader) },
         id: BigInt(w.ID as string),
-        ttl: Number(w.TTL),
+        ttl,
       });
     });
     s.on('error', (err: Error) => this.breakStream(toEngineError(err, this.conn.where), s));

@@ -53,19 +53,6 @@ export function parseEndpoints(list: string): EtcdEndpoint[] | string {
   return out;
 }
 
-/** A PEM block of the given kind (the metadata carries PEM text, not file paths, as in Dapr). */
-function pem(kind: RegExp, what: string) {
-  return z
-    .string()
-    .optional()
-    .superRefine((v, ctx) => {
-      if (v === undefined || v === '') return;
-      if (!new RegExp(`-----BEGIN ${kind.source}-----[\\s\\S]+-----END ${kind.source}-----`).test(v)) {
-        ctx.addIssue({ code: 'custom', message: `must be PEM text of ${what} (not a file path)` });
-      }
-    });
-}
-
 /** etcd backend options (common engine options plus connection and key layout). */
 export const etcdEngineOptionsSchema = commonEngineOptionsSchema
   .extend({
@@ -88,14 +75,21 @@ export const etcdEngineOptionsSchema = commonEngineOptionsSchema
       .refine((v) => !v.endsWith('/'), 'must not end with "/" (the "/" separator is added)')
       // eslint-disable-next-line no-control-regex
       .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), 'must not contain control characters'),
+    /**
+     * statecar's own: the store is the cluster's whole key space, with no prefix (for a cluster given to one store;
+     * keyPrefixPath is then ignored). etcd's from-key ranges (`\0` ends) then reach the cluster unchanged, which
+     * under a prefix become bounded ranges: the one visible difference is etcd's duplicate-key check in a txn, which
+     * treats a from-key delete as an empty interval but a bounded one as overlapping the txn's puts. Default false.
+     */
+    wholeKeySpace: flag.default(false),
     /** Connect with TLS, authenticating with `ca`, `cert` and `key` (all three required, as in Dapr). */
     tlsEnable: flag.default(false),
-    /** PEM of the CA that signed the members' certificates. */
-    ca: pem(/CERTIFICATE/, 'a CA certificate'),
-    /** PEM of the client certificate. */
-    cert: pem(/CERTIFICATE/, 'a certificate'),
-    /** PEM of the client certificate's private key. */
-    key: pem(/(?:[A-Z]+ )?PRIVATE KEY/, 'a private key'),
+    /** PEM text of the CA that signed the members' certificates (checked when the store opens: tls-material.ts). */
+    ca: z.string().optional(),
+    /** PEM text of the client certificate. */
+    cert: z.string().optional(),
+    /** PEM text of the client certificate's private key. */
+    key: z.string().optional(),
     /** Dial timeout: start-up fails when no endpoint answers within it. Default 5 s, as Dapr's. */
     dialTimeout: duration.default(5000),
     /** Deadline of every request; a request during an election fails UNAVAILABLE after it. Default 5 s, as Dapr's. */
@@ -124,6 +118,7 @@ export type EtcdEngineOptions = z.infer<typeof etcdEngineOptionsSchema>;
 export type EtcdEngineOptionsInput = z.input<typeof etcdEngineOptionsSchema>;
 
 /** The byte prefix of every key of the store: `<keyPrefixPath>/`. */
-export function keyPrefixOf(o: Pick<EtcdEngineOptions, 'keyPrefixPath'>): Buffer {
+export function keyPrefixOf(o: Pick<EtcdEngineOptions, 'keyPrefixPath' | 'wholeKeySpace'>): Buffer {
+  if (o.wholeKeySpace) return Buffer.alloc(0);
   return Buffer.from(`${o.keyPrefixPath}/`, 'utf8');
 }

@@ -43,16 +43,20 @@ const NUL = Buffer.from([0]);
 
 /** The key prefix of one store and the mapping of keys and ranges into it. */
 export class KeyPrefix {
-  /** The first key after every key with the prefix (a range end). */
+  /** The first key after every key with the prefix (a range end; `\0` for the whole key space). */
   readonly end: Buffer;
+  /** A key whose count-only read costs nothing and shows the current revision: the bare prefix, or `\0`. */
+  readonly probe: Buffer;
 
+  /** `prefix` empty: the store is the cluster's whole key space (keys and ranges pass through unchanged). */
   constructor(readonly prefix: Buffer) {
     this.end = prefixEnd(prefix);
+    this.probe = prefix.length > 0 ? prefix : NUL;
   }
 
   /** A contract key as the cluster's key. */
   key(k: Buffer): Buffer {
-    return Buffer.concat([this.prefix, k]);
+    return this.prefix.length === 0 ? k : Buffer.concat([this.prefix, k]);
   }
 
   /**
@@ -63,22 +67,23 @@ export class KeyPrefix {
   rangeEnd(end: Buffer | undefined): Buffer | undefined {
     if (end === undefined || end.length === 0) return undefined;
     if (end.length === 1 && end[0] === 0) return this.end;
-    return Buffer.concat([this.prefix, end]);
+    return this.key(end);
   }
 
   /** A cluster key as the contract's (the prefix removed). */
   strip(k: Buffer): Buffer {
-    return k.subarray(this.prefix.length);
+    return this.prefix.length === 0 ? k : k.subarray(this.prefix.length);
   }
 
   /** Whether a cluster key belongs to this store. */
   owns(k: Buffer): boolean {
+    if (this.prefix.length === 0) return true;
     return k.length > this.prefix.length && k.subarray(0, this.prefix.length).equals(this.prefix);
   }
 
   /** The whole store as a cluster range. */
   all(): { key: Buffer; range_end: Buffer } {
-    return { key: this.prefix, range_end: this.end };
+    return { key: this.probe, range_end: this.end };
   }
 }
 

@@ -8,3 +8,4 @@ export {
   type EtcdEngineOptions,
   type EtcdEngineOptionsInput,
 } from './etcd-options';
+export { checkTlsMaterial } from './tls-material';

@@ -94,8 +94,8 @@ export function runWorker(
   };
   let pending = '';
   let killTimer: NodeJS.Timeout | undefined;
-  // A worker that never acknowledges anything is a failure, not a hang.
-  const noAckTimer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  // A worker that never acknowledges anything is a failure, not a hang (60 s: start-up on a loaded machine).
+  const noAckTimer = setTimeout(() => child.kill('SIGKILL'), 60_000);
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (chunk: string) => {
     pending += chunk;

@@ -5,6 +5,7 @@
  * Every route statecar serves is covered, and every error: malformed JSON, wrong types, unknown fields, bad base64,
  * compacted and future revisions, a missing lease, too large a request, unknown routes and methods.
  */
+import http from 'node:http';
 import { haveEtcd, type RealEtcd } from '../support/etcd-server';
 import { startEtcdAndStatecar, type StatecarTarget } from '../etcd/support/statecar-target';
 import { GatewayStream, request, type GatewayReply } from './support/gateway-http';
@@ -15,6 +16,31 @@ const describeIfEtcd = haveEtcd() ? describe : describe.skip;
 
 type SideName = 'etcd' | 'statecar';
 const SIDES: SideName[] = ['etcd', 'statecar'];
+
+/** POST `body` as JSON and read the whole answer as text (a stream's lines, say), within 30 s. */
+function postText(
+  base: string,
+  path: string,
+  body: unknown,
+  headers: Record<string, string>,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      `${base}${path}`,
+      { method: 'POST', headers, agent: false, timeout: 30_000 },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve(text));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${path}: no end within 30 s`)));
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
 
 /** base64 of a UTF-8 string. */
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -608,6 +634,44 @@ describeIfEtcd('etcd JSON gateway: real etcd 3.4 vs statecar, route by route', (
     await same('/v3/kv/range', JSON.stringify({ key: b64('kv/a') }), {
       headers: { 'content-type': 'application/grpc' },
     });
+  });
+
+  test("Grpc-Timeout: the call's deadline, malformed values refused as etcd refuses them", async () => {
+    await put('gt/a', '1');
+    for (const value of ['x', '1', '10Q', 'abcS', '-1S']) {
+      await same('/v3/kv/range', JSON.stringify({ key: b64('gt/a') }), {
+        headers: { 'Grpc-Timeout': value },
+      });
+    }
+    await same('/v3/kv/range', JSON.stringify({ key: b64('gt/a') }), { headers: { 'Grpc-Timeout': '5S' } });
+    // A watch has no end of its own: the deadline ends it, on both, with the same error chunk after `created`.
+    const lines = {} as Record<SideName, unknown[]>;
+    for (const side of SIDES) {
+      const text = await postText(
+        baseUrl[side],
+        '/v3/watch',
+        { create_request: { key: b64('gt/a') } },
+        {
+          'Grpc-Timeout': '700m',
+        },
+      );
+      lines[side] = text
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => normalizeJson(JSON.parse(l), base[side], { watch_id: 'id' }));
+    }
+    // etcd's stream ends with UNKNOWN or DEADLINE_EXCEEDED, depending on which of the gateway's two goroutines
+    // sees the expiry first; statecar gives the first. The message is the same either way.
+    const codeless = (l: unknown[]) =>
+      l.map((m) => {
+        const e = (m as { error?: { message: string } }).error;
+        return e ? { error: e.message } : m;
+      });
+    expect(codeless(lines.statecar)).toEqual(codeless(lines.etcd));
+    expect(JSON.stringify(lines.statecar)).toMatch(
+      /"created":true.*"grpc_code":2,.*"message":"context deadline exceeded"/,
+    );
+    expect(JSON.stringify(lines.etcd)).toMatch(/"grpc_code":(2|4),/);
   });
 
   test('too large, unknown routes and methods, the v3beta prefix, CORS preflight', async () => {

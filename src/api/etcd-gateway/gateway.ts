@@ -13,8 +13,10 @@ import http from 'node:http';
 import type net from 'node:net';
 import { Metadata, status } from '@grpc/grpc-js';
 import type { CallStatus } from '../grpc/server/call-status';
+import { DEADLINE_EXCEEDED } from '../grpc/server/call-transport';
 import type { GrpcServer } from '../grpc/server/grpc-server';
 import type { InProcessCallHandle, InProcessOptions } from '../grpc/server/in-process-call';
+import { MAX_TIMER_MS } from '../grpc/server/grpc-timeout';
 import type { ConnectionSink } from '../protocol-sniffer';
 import { errorBody, httpStatusOfCode, streamErrorChunk } from './error-forms';
 import { GoJsonError, readValue, type JsonNode } from './go-json';
@@ -53,7 +55,8 @@ const JSON_TYPE = 'application/json';
 const KEEP_ALIVE_MS = 120_000;
 
 /** The caller as the gRPC side sees it. */
-type CallInfo = Required<Pick<InProcessOptions, 'metadata' | 'host' | 'peer'>>;
+type CallInfo = Required<Pick<InProcessOptions, 'metadata' | 'host' | 'peer'>> &
+  Pick<InProcessOptions, 'timeoutMs'>;
 
 /** The gateway: a node:http server fed connections by the protocol sniffer. */
 export class EtcdGateway implements ConnectionSink {
@@ -129,6 +132,9 @@ export class EtcdGateway implements ConnectionSink {
       return;
     }
     const info = callInfo(req);
+    if (typeof info === 'string') {
+      return jsonError(res, { code: status.INVALID_ARGUMENT, details: `invalid grpc-timeout: ${info}` });
+    }
     if (types.kind === 'unary' || types.kind === 'serverStream') {
       void this.serveSingleRequest(path, types, info, req, res);
     } else {
@@ -316,7 +322,14 @@ export class EtcdGateway implements ConnectionSink {
         res.once('drain', () => call.handle?.resume());
         return false;
       },
-      onStatus: (s) => finish(failure ?? s),
+      // The deadline is the gateway's own context in etcd, so its expiry reads as Go's context error: a unary
+      // call's status says DEADLINE_EXCEEDED, while a stream's Recv returns the bare error, which grpc-gateway
+      // renders as UNKNOWN.
+      onStatus: (s) => {
+        const expired = s.code === DEADLINE_EXCEEDED.code && s.details === DEADLINE_EXCEEDED.details;
+        const code = expired && streaming ? status.UNKNOWN : s.code;
+        finish(failure ?? (expired ? { code, details: 'context deadline exceeded' } : s));
+      },
     });
     // The client went away before the answer was complete: the handler is cancelled (a watch frees its watchers).
     res.once('close', () => {
@@ -342,8 +355,19 @@ function mappingStatus(err: unknown, code: number = status.INVALID_ARGUMENT): Ca
   return { code: status.INTERNAL, details: err instanceof Error ? err.message : String(err) };
 }
 
-/** The caller as a handler sees it: grpc-gateway's metadata from the HTTP headers, host and peer. */
-function callInfo(req: http.IncomingMessage): CallInfo {
+/**
+ * The caller as a handler sees it: grpc-gateway's metadata from the HTTP headers, host, peer and the deadline of a
+ * `Grpc-Timeout` header (grpc-gateway turns it into the call's deadline). A malformed header comes back as itself,
+ * to be answered INVALID_ARGUMENT as grpc-gateway does.
+ */
+function callInfo(req: http.IncomingMessage): CallInfo | string {
+  const timeoutHeader = req.headers['grpc-timeout'];
+  let timeoutMs: number | undefined;
+  if (typeof timeoutHeader === 'string' && timeoutHeader !== '') {
+    const parsed = gatewayTimeoutMs(timeoutHeader);
+    if (parsed === undefined) return timeoutHeader;
+    timeoutMs = parsed <= MAX_TIMER_MS ? Math.max(parsed, 0) : undefined;
+  }
   const metadata = new Metadata();
   for (const [key, value] of Object.entries(req.headers)) {
     // grpc-gateway passes `Authorization` on as is and `Grpc-Metadata-<name>` as `<name>`; the Dapr token header
@@ -370,7 +394,28 @@ function callInfo(req: http.IncomingMessage): CallInfo {
     // URL, which HTTP clients (Patroni) dial as well as gRPC ones.
     host,
     peer: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`,
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
   };
+}
+
+const TIMEOUT_UNIT_MS: Record<string, number> = {
+  H: 3_600_000,
+  M: 60_000,
+  S: 1000,
+  m: 1,
+  u: 0.001,
+  n: 0.000_001,
+};
+
+/**
+ * A `Grpc-Timeout` header as grpc-gateway reads it: a signed decimal and one gRPC unit letter, looser than the gRPC
+ * wire's 8 unsigned digits; a negative or zero value is a deadline already past.
+ */
+function gatewayTimeoutMs(value: string): number | undefined {
+  const unit = TIMEOUT_UNIT_MS[value[value.length - 1]];
+  const digits = value.slice(0, -1);
+  if (unit === undefined || !/^[+-]?\d+$/.test(digits)) return undefined;
+  return Number(digits) * unit;
 }
 
 /** Read a whole body, up to `max` bytes. */

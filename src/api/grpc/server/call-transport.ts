@@ -20,7 +20,8 @@ export interface CallListener {
   onCancel(): void;
 }
 
-const DEADLINE_EXCEEDED: CallStatus = { code: status.DEADLINE_EXCEEDED, details: 'Deadline exceeded' };
+/** The status a call whose deadline passed ends with. */
+export const DEADLINE_EXCEEDED: CallStatus = { code: status.DEADLINE_EXCEEDED, details: 'Deadline exceeded' };
 
 function onDeadline(call: CallTransport): void {
   call.expire();

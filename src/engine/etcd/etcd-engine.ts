@@ -140,7 +140,10 @@ class EtcdBackend implements EngineBackend, WatchSource<WatchEvent> {
   }
 
   private seen(rev: number): void {
-    if (rev > this.known) this.known = rev;
+    if (rev <= this.known) return;
+    this.known = rev;
+    // Nobody watches: keep the fan-out's position current, so a new watcher starting "now" starts here.
+    if (!this.fanout.watching) this.fanout.skipTo(rev);
   }
 
   private seenHeader(h: WireHeader | undefined): number {

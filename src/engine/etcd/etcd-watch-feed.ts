@@ -143,8 +143,9 @@ export class EtcdWatchFeed {
     if (!stream) return;
     // Nobody needed the revisions since the live watcher last ran: move on to the newest known one.
     if (this.liveStart === Number.MAX_SAFE_INTEGER || f.publishedRevision < this.liveStart - 1) {
+      // Watchers that need what lies before the newest known revision catch up from history.
       const known = this.deps.knownRevision();
-      if (known > f.publishedRevision && this.demand.live === 0) f.skipTo(known);
+      if (known > f.publishedRevision) f.skipTo(known);
       this.liveStart = f.publishedRevision + 1;
       this.lastChange = 0;
     }

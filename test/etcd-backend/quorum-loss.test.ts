@@ -2,7 +2,8 @@
  * Issue 13, item 5 (b): kill 2 of the 3 members (the leader among them) under load. Writes through every API fail
  * clearly (Dapr HTTP 500, Dapr gRPC INTERNAL/UNAVAILABLE as daprd answers a store failure, etcd UNAVAILABLE)
  * within a bounded time, `/v1.0/healthz` says not ready and why, and when the members return everything recovers
- * by itself: the same sidecar process is healthy again and serves writes; nothing acknowledged is lost.
+ * by itself: the same sidecar process is healthy again and serves writes, a watch opened before the outage goes on
+ * with no gap and no duplicate, and nothing acknowledged is lost.
  */
 import * as grpc from '@grpc/grpc-js';
 import { EtcdGrpcClient } from '../etcd/support/etcd-grpc-client';
@@ -12,12 +13,15 @@ import type { Sidecar } from '../support/sidecar';
 import {
   FailureLoad,
   HANG_MS,
+  KeyspaceWatch,
   STORE,
+  currentRevision,
   daprGrpcClient,
   healthBecomes,
   lostWrites,
   printFigures,
   startEtcdSidecar,
+  watchDifference,
 } from './failure-load';
 
 const describeIf = haveEtcd() ? describe : describe.skip;
@@ -82,6 +86,9 @@ describeIf('state.etcd: 2 of 3 members killed', () => {
     cluster = await startEtcdCluster();
     sc = await startEtcdSidecar(cluster);
     const pid = sc.proc.child.pid;
+    const from = (await currentRevision(sc)) + 1;
+    const watch = new KeyspaceWatch(sc, from);
+    await watch.stream.waitFor(1, 20_000);
     const load = new FailureLoad([sc], ['dapr-http', 'dapr-grpc', 'etcd']);
     load.start();
     let probes: Record<string, { error: string; seconds: number }> = {};
@@ -107,6 +114,22 @@ describeIf('state.etcd: 2 of 3 members killed', () => {
     } finally {
       await load.stop();
     }
+    // The watch opened before the outage goes on after it, with every revision once.
+    const replayWatch = new KeyspaceWatch(sc, from);
+    let diff: string | undefined;
+    let liveEvents = 0;
+    try {
+      const replay = await replayWatch.until(await currentRevision(sc));
+      const upTo = replay.at(-1)!.rev;
+      const live = await watch.until(upTo);
+      liveEvents = live.filter((e) => e.rev <= upTo).length;
+      diff = watchDifference(live, replay, upTo);
+    } finally {
+      replayWatch.close();
+    }
+    const cancels = watch.cancels();
+    const watchError = watch.stream.error?.message;
+    watch.close();
     const lost = await lostWrites(sc, load.acknowledged());
     const figures = load.figures(lost.length);
     const reason = (JSON.parse(notReady.body || '{}') as { errorCode?: string; message?: string }) ?? {};
@@ -120,6 +143,8 @@ describeIf('state.etcd: 2 of 3 members killed', () => {
         writesWithoutQuorum: probes,
         healthReadyAfterMembersRestartedS: Number(ready.toFixed(2)),
         sameSidecarProcess: sc.proc.child.pid === pid && sc.proc.child.exitCode === null,
+        watchEvents: liveEvents,
+        watchGapOrDuplicate: diff ?? 'none',
         byApi: load.byKind(),
       },
     );
@@ -138,5 +163,8 @@ describeIf('state.etcd: 2 of 3 members killed', () => {
     expect(load.unclear().map((r) => `${r.kind} ${r.op} ${r.key}: ${JSON.stringify(r.outcome)}`)).toEqual([]);
     expect(lost.map((r) => `${r.kind} ${r.key}`)).toEqual([]);
     expect(figures.slowestRequestS).toBeLessThan(HANG_MS / 1000);
+    expect(diff).toBeUndefined();
+    expect(cancels).toEqual([]);
+    expect(watchError).toBeUndefined();
   }, 240_000);
 });

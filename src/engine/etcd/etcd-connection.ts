@@ -278,15 +278,19 @@ export class EtcdConnection {
   }
 
   /** Open a LeaseKeepAlive stream on the current member. */
-  openLeaseKeepAlive(): grpc.ClientDuplexStream<unknown, Record<string, unknown>> {
-    const client = this.members[this.current]!.clients.Lease as unknown as {
+  openLeaseKeepAlive(): {
+    stream: grpc.ClientDuplexStream<unknown, Record<string, unknown>>;
+    member: Member;
+  } {
+    const m = this.members[this.current]!;
+    const client = m.clients.Lease as unknown as {
       LeaseKeepAlive(): grpc.ClientDuplexStream<unknown, Record<string, unknown>>;
     };
-    return client.LeaseKeepAlive();
+    return { stream: client.LeaseKeepAlive(), member: m };
   }
 
-  /** Note that a watch stream on `m` failed, so the next one goes to another member. */
-  watchFailed(m: Member, why: string): void {
+  /** Note that a stream on `m` failed, so the next one goes to another member. */
+  streamFailed(m: Member, why: string): void {
     this.failedOver(m, why);
   }
 

@@ -133,7 +133,7 @@ class EtcdBackend implements EngineBackend, WatchSource<WatchEvent> {
     this.fanout.skipTo(rev);
     this.healthTimer = setInterval(() => void this.checkHealth(), HEALTH_INTERVAL_MS);
     this.healthTimer.unref();
-    if (this.opts.allowCompaction && this.opts.retentionRevisions > 0) {
+    if (this.opts.allowCompaction && (this.opts.retentionRevisions > 0 || this.opts.retentionMs > 0)) {
       this.compactTimer = setInterval(() => void this.autoCompact(), this.opts.compactionIntervalMs);
       this.compactTimer.unref();
     }
@@ -195,7 +195,9 @@ class EtcdBackend implements EngineBackend, WatchSource<WatchEvent> {
     const w = await this.conn.unary(
       'KV',
       'Compact',
-      { revision: String(req.revision), physical: req.physical === true },
+      // Always physical: etcd removes compacted revisions from its backend in the background otherwise, and a
+      // watcher starting at the compact revision could still replay a tombstone the contract says is gone.
+      { revision: String(req.revision), physical: true },
       'write',
     );
     const revision = this.seenHeader(w.header as WireHeader);
@@ -300,12 +302,33 @@ class EtcdBackend implements EngineBackend, WatchSource<WatchEvent> {
     }
   }
 
-  /** Auto-compaction by revision count, only when the component allows compacting the cluster. */
+  /** (time, revision) samples for time-based retention: the cluster keeps no revision timestamps. */
+  private readonly samples: Array<{ at: number; rev: number }> = [];
+
+  /**
+   * Auto-compaction by revision count and/or age (etcd's `revision` and `periodic` modes), only when the component
+   * allows compacting the cluster. Any sidecar may run it; a lost race is harmless.
+   */
   private async autoCompact(): Promise<void> {
     if (this.closed) return;
     try {
       const cur = await this.currentRevision();
-      const target = cur - this.opts.retentionRevisions;
+      const now = Date.now();
+      this.samples.push({ at: now, rev: cur });
+      const targets: number[] = [];
+      if (this.opts.retentionRevisions > 0) targets.push(cur - this.opts.retentionRevisions);
+      if (this.opts.retentionMs > 0) {
+        // The newest revision known to be at least retentionMs old (0 until one is).
+        let old = 0;
+        while (this.samples.length > 0 && this.samples[0]!.at <= now - this.opts.retentionMs) {
+          old = this.samples.shift()!.rev;
+        }
+        if (old > 0) this.samples.unshift({ at: now - this.opts.retentionMs, rev: old });
+        targets.push(old);
+      } else {
+        this.samples.length = 0;
+      }
+      const target = Math.min(...targets);
       if (target > 1 && target > this.compactKnown) await this.compact({ revision: target });
     } catch (err) {
       // COMPACTED: another sidecar got there first; UNAVAILABLE: next tick.

@@ -137,8 +137,12 @@ export class EtcdLeases {
 
   private ensureStream(): grpc.ClientDuplexStream<unknown, Record<string, unknown>> {
     if (this.stream) return this.stream;
-    const s = this.conn.openLeaseKeepAlive();
+    const { stream: s, member } = this.conn.openLeaseKeepAlive();
     this.stream = s;
+    const failed = (err: EngineError): void => {
+      if (this.stream === s) this.conn.streamFailed(member, err.message);
+      this.breakStream(err, s);
+    };
     s.on('data', (w: Record<string, unknown>) => {
       const waiter = this.waiters.shift();
       if (!waiter) return;
@@ -152,14 +156,13 @@ export class EtcdLeases {
         ttl,
       });
     });
-    s.on('error', (err: Error) => this.breakStream(toEngineError(err, this.conn.where), s));
+    s.on('error', (err: Error) => failed(toEngineError(err, this.conn.where)));
     s.on('end', () =>
-      this.breakStream(
+      failed(
         new EngineError(
           'UNAVAILABLE',
           `etcd cluster unavailable (${this.conn.where}): keep-alive stream ended`,
         ),
-        s,
       ),
     );
     return s;

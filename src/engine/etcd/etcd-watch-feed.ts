@@ -174,7 +174,7 @@ export class EtcdWatchFeed {
     this.stream = undefined;
     this.liveId = 0;
     const why = (err as { details?: string }).details ?? err.message;
-    if (this.member) this.deps.conn.watchFailed(this.member, why);
+    if (this.member) this.deps.conn.streamFailed(this.member, why);
     this.failReads(err);
     if (this.closed) return;
     // The live span continues: the next watcher starts after the last published revision.

@@ -118,7 +118,8 @@ export async function runEtcdBackendBench(o: EtcdBackendBenchOptions): Promise<E
     getState: frameFile('getstate.bin', 'dapr.proto.runtime.v1.GetStateRequest', {
       store_name: STORE,
       key: 'bench-key',
-      consistency: 'CONSISTENCY_STRONG',
+      // StateOptions.StateConsistency.CONSISTENCY_STRONG (protobufjs' verify wants the number).
+      consistency: 2,
     }),
     saveState: frameFile('savestate.bin', 'dapr.proto.runtime.v1.SaveStateRequest', {
       store_name: STORE,
@@ -262,11 +263,14 @@ export async function runEtcdBackendBench(o: EtcdBackendBenchOptions): Promise<E
       });
       rows.push(...pairRows);
       const [via, direct] = pairRows as [E2eRow, E2eRow];
+      // Per CPU-second: requests per CPU-second of statecar beside those of the etcd member answering directly.
+      const cpuRatio = via.reqPerCpuSec / direct.reqPerCpuSec;
       comparisons.push({
         name: `${pair.name}: throughput`,
         subject: `${via.server}, ${pair.title}`,
         reference: `${direct.server}, ${pair.title}`,
         ratio: via.reqPerSec / direct.reqPerSec,
+        cpuRatio: Number.isFinite(cpuRatio) ? cpuRatio : undefined,
       });
       comparisons.push({
         name: `${pair.name}: p50 latency (${via.p50Ms.toFixed(2)} ms vs ${direct.p50Ms.toFixed(2)} ms)`,

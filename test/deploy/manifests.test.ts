@@ -87,6 +87,24 @@ function literalEnv(c: Container): NodeJS.ProcessEnv {
   return Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? '<from secret>']));
 }
 
+/**
+ * The environment the container gets in the cluster: literal values, and values from the overlay's own Secrets (so
+ * the components are checked with the material they would really see, e.g. PEM text for TLS fields).
+ */
+function podEnv(c: Container, objs: K8sObject[]): NodeJS.ProcessEnv {
+  const env = literalEnv(c);
+  for (const e of c.env ?? []) {
+    const ref = (e.valueFrom as { secretKeyRef?: { name: string; key: string } } | undefined)?.secretKeyRef;
+    const secret =
+      ref &&
+      (objs.find((o) => o.kind === 'Secret' && o.metadata.name === ref.name) as
+        { data?: Record<string, string> } | undefined);
+    const data = ref && secret?.data?.[ref.key];
+    if (data !== undefined) env[e.name] = Buffer.from(data, 'base64').toString('utf8');
+  }
+  return env;
+}
+
 /** The checks, run on one rendering of one overlay. */
 function checkOverlay(objs: K8sObject[], overlay: string): void {
   const { deployment, pod, c, native } = statecarOf(objs);
@@ -169,7 +187,7 @@ function checkOverlay(objs: K8sObject[], overlay: string): void {
     for (const [file, text] of files) {
       expect(file).toMatch(/\.ya?ml$/);
       // secretKeyRef names an environment variable of the sidecar: parseFile fails if the container lacks it.
-      const defs = parseFile(file, text, config.appId, literalEnv(c));
+      const defs = parseFile(file, text, config.appId, podEnv(c, objs));
       expect(defs.length).toBeGreaterThan(0);
       for (const def of defs) {
         const row = componentType(def.type);

@@ -264,7 +264,7 @@ export interface Figures {
   unclearErrors: number;
   /** Acknowledged writes not found with their value afterwards (must be 0). */
   lost: number;
-  /** Longest time any worker went from its first failing request to its next success, in seconds. */
+  /** Longest time any worker went without a successful answer (failing or stalled), in seconds. */
   longestUnavailableS: number;
   /** Slowest single request, in seconds (a hang shows here). */
   slowestRequestS: number;
@@ -332,22 +332,33 @@ export class FailureLoad {
     return this.records().filter((r) => !r.outcome.ok && !r.outcome.retryable);
   }
 
-  /** Longest stretch, per worker, from a failing request's start to the end of the next success. */
+  /**
+   * Longest time any worker went without a successful answer: from the end of one success (or the start of its
+   * first request) to the end of its next success. A failing stretch and a stalled request count alike.
+   */
   longestUnavailableS(): number {
     let longest = 0;
     for (const w of this.workers) {
-      let failingSince: number | undefined;
+      let since = w.records[0]?.start;
       for (const r of w.records) {
-        if (!r.outcome.ok) failingSince ??= r.start;
-        else if (failingSince !== undefined) {
-          longest = Math.max(longest, r.end - failingSince);
-          failingSince = undefined;
-        }
+        if (!r.outcome.ok || since === undefined) continue;
+        longest = Math.max(longest, r.end - since);
+        since = r.end;
       }
-      if (failingSince !== undefined)
-        longest = Math.max(longest, (this.stoppedAt || performance.now()) - failingSince);
+      if (since !== undefined) longest = Math.max(longest, (this.stoppedAt || performance.now()) - since);
     }
     return longest / 1000;
+  }
+
+  /** Resolve once `n` requests of the load have failed since the call (bounded): the outage reached the clients. */
+  async failures(n: number, timeoutMs = 60_000): Promise<void> {
+    const count = (): number => this.records().filter((r) => !r.outcome.ok).length;
+    const base = count();
+    const deadline = Date.now() + timeoutMs;
+    while (count() < base + n) {
+      if (Date.now() > deadline) throw new Error(`no ${n} failed requests within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   figures(lost: number): Figures {
@@ -526,4 +537,23 @@ export function watchDifference(
   const extra = a.find((e) => !replaySet.has(key(e)));
   if (extra) return `live watch has ${key(extra)}, which the replay does not`;
   return undefined;
+}
+
+/** Poll /v1.0/healthz until it answers `status` (bounded); the answer's body and how long it took. */
+export async function healthBecomes(
+  sc: Sidecar,
+  status: number,
+  timeoutMs: number,
+): Promise<{ body: string; afterS: number }> {
+  const t0 = performance.now();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(`${sc.httpUrl}/v1.0/healthz`, { signal: AbortSignal.timeout(10_000) }).catch(
+      () => undefined,
+    );
+    if (res?.status === status) return { body: await res.text(), afterS: (performance.now() - t0) / 1000 };
+    await res?.text();
+    if (Date.now() > deadline) throw new Error(`healthz did not become ${status} in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -2,7 +2,8 @@
  * Issue 13, item 5 (b): kill 2 of the 3 members (the leader among them) under load. Writes through every API fail
  * clearly (Dapr HTTP 500, Dapr gRPC INTERNAL/UNAVAILABLE as daprd answers a store failure, etcd UNAVAILABLE)
  * within a bounded time, `/v1.0/healthz` says not ready and why, and when the members return everything recovers
- * by itself: the same sidecar process is healthy again and serves writes; nothing acknowledged is lost.
+ * by itself: the same sidecar process is healthy again and serves writes, a watch opened before the outage goes on
+ * with no gap and no duplicate, and nothing acknowledged is lost.
  */
 import * as grpc from '@grpc/grpc-js';
 import { EtcdGrpcClient } from '../etcd/support/etcd-grpc-client';
@@ -12,33 +13,18 @@ import type { Sidecar } from '../support/sidecar';
 import {
   FailureLoad,
   HANG_MS,
+  KeyspaceWatch,
   STORE,
+  currentRevision,
   daprGrpcClient,
+  healthBecomes,
   lostWrites,
   printFigures,
   startEtcdSidecar,
+  watchDifference,
 } from './failure-load';
 
 const describeIf = haveEtcd() ? describe : describe.skip;
-
-/** Poll /v1.0/healthz until it answers `status` (bounded); the answer's body and how long it took. */
-async function healthBecomes(
-  sc: Sidecar,
-  status: number,
-  timeoutMs: number,
-): Promise<{ body: string; afterS: number }> {
-  const t0 = performance.now();
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const res = await fetch(`${sc.httpUrl}/v1.0/healthz`, { signal: AbortSignal.timeout(10_000) }).catch(
-      () => undefined,
-    );
-    if (res?.status === status) return { body: await res.text(), afterS: (performance.now() - t0) / 1000 };
-    await res?.text();
-    if (Date.now() > deadline) throw new Error(`healthz did not become ${status} in ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** One write through each API while the cluster has no quorum: how each failed, and how long it took. */
 async function probeWrites(sc: Sidecar): Promise<Record<string, { error: string; seconds: number }>> {
@@ -100,11 +86,14 @@ describeIf('state.etcd: 2 of 3 members killed', () => {
     cluster = await startEtcdCluster();
     sc = await startEtcdSidecar(cluster);
     const pid = sc.proc.child.pid;
+    const from = (await currentRevision(sc)) + 1;
+    const watch = new KeyspaceWatch(sc, from);
+    await watch.stream.waitFor(1, 20_000);
     const load = new FailureLoad([sc], ['dapr-http', 'dapr-grpc', 'etcd']);
     load.start();
     let probes: Record<string, { error: string; seconds: number }> = {};
     let notReady = { body: '', afterS: 0 };
-    let ready = { body: '', afterS: 0 };
+    let ready = 0;
     const down: number[] = [];
     try {
       await load.successes(10);
@@ -116,13 +105,31 @@ describeIf('state.etcd: 2 of 3 members killed', () => {
       }
       notReady = await healthBecomes(sc, 500, 60_000);
       probes = await probeWrites(sc);
+      const back = performance.now();
       for (const i of down) await cluster.restartMember(i, { waitReady: false });
+      await healthBecomes(sc, 204, 60_000);
+      ready = (performance.now() - back) / 1000;
       await cluster.waitReady();
-      ready = await healthBecomes(sc, 204, 60_000);
       await load.successes(10);
     } finally {
       await load.stop();
     }
+    // The watch opened before the outage goes on after it, with every revision once.
+    const replayWatch = new KeyspaceWatch(sc, from);
+    let diff: string | undefined;
+    let liveEvents = 0;
+    try {
+      const replay = await replayWatch.until(await currentRevision(sc));
+      const upTo = replay.at(-1)!.rev;
+      const live = await watch.until(upTo);
+      liveEvents = live.filter((e) => e.rev <= upTo).length;
+      diff = watchDifference(live, replay, upTo);
+    } finally {
+      replayWatch.close();
+    }
+    const cancels = watch.cancels();
+    const watchError = watch.stream.error?.message;
+    watch.close();
     const lost = await lostWrites(sc, load.acknowledged());
     const figures = load.figures(lost.length);
     const reason = (JSON.parse(notReady.body || '{}') as { errorCode?: string; message?: string }) ?? {};
@@ -134,8 +141,10 @@ describeIf('state.etcd: 2 of 3 members killed', () => {
         healthNotReadyAfterS: Number(notReady.afterS.toFixed(2)),
         healthWhy: `${reason.errorCode}: ${reason.message}`,
         writesWithoutQuorum: probes,
-        healthReadyAfterMembersBackS: Number(ready.afterS.toFixed(2)),
+        healthReadyAfterMembersRestartedS: Number(ready.toFixed(2)),
         sameSidecarProcess: sc.proc.child.pid === pid && sc.proc.child.exitCode === null,
+        watchEvents: liveEvents,
+        watchGapOrDuplicate: diff ?? 'none',
         byApi: load.byKind(),
       },
     );
@@ -154,5 +163,8 @@ describeIf('state.etcd: 2 of 3 members killed', () => {
     expect(load.unclear().map((r) => `${r.kind} ${r.op} ${r.key}: ${JSON.stringify(r.outcome)}`)).toEqual([]);
     expect(lost.map((r) => `${r.kind} ${r.key}`)).toEqual([]);
     expect(figures.slowestRequestS).toBeLessThan(HANG_MS / 1000);
+    expect(diff).toBeUndefined();
+    expect(cancels).toEqual([]);
+    expect(watchError).toBeUndefined();
   }, 240_000);
 });

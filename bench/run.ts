@@ -5,6 +5,7 @@ import path from 'node:path';
 import { renderChart } from './chart-svg';
 import { runE2e, type E2eResults } from './e2e-bench';
 import { benchDurablePut, benchReads, benchTxn, benchWatchFanout, type BenchResult } from './engine-bench';
+import { runEtcdBackendBench } from './etcd-backend-bench';
 import { benchLayoutCompare } from './layout-compare';
 import { benchSidecarMemory } from './memory-bench';
 import { benchRedis } from './redis-bench';
@@ -16,8 +17,9 @@ import { e2eRows, engineRows, markdownTable, textTable } from './report-table';
  * and the Markdown table in `bench/results/`. Each figure stands beside the floor it is compared with, measured in
  * the same run, so ratios hold on any machine.
  *
- * Environment: BENCH_ONLY=engine,memory,views,redis,e2e (subsets; default all), BENCH_MS (engine ms per figure,
- * 3000), BENCH_RSS_KEYS (1,000,000; also the keys of the sidecar memory rows), BENCH_WATCHERS (100,000), BENCH_E2E_SECONDS (6), BENCH_E2E_ROUNDS (2), BENCH_FIXED_SECONDS (10),
+ * Environment: BENCH_ONLY=engine,memory,views,redis,e2e,etcd-backend (subsets; default all), BENCH_MS (engine ms
+ * per figure, 3000), BENCH_RSS_KEYS (1,000,000; also the keys of the sidecar memory rows), BENCH_WATCHERS
+ * (100,000), BENCH_E2E_SECONDS (6), BENCH_E2E_ROUNDS (2), BENCH_FIXED_SECONDS (10),
  * BENCH_E2E_ONLY (workload ids: fixed-grpc, fixed-http, getstate-grpc, get-http, etcd-range, etcd-put),
  * BENCH_CPU_PROF=<dir> (write `--cpu-prof` profiles of statecar and the floors there).
  */
@@ -100,6 +102,20 @@ async function main(): Promise<void> {
       only: envList('BENCH_E2E_ONLY'),
       progress,
     });
+  }
+  if (want('etcd-backend')) {
+    if (have('etcd')) {
+      const seconds = Number(process.env.BENCH_E2E_SECONDS ?? 6);
+      const rounds = Number(process.env.BENCH_E2E_ROUNDS ?? 2);
+      const more = await runEtcdBackendBench({ seconds, warmupSeconds: 1, rounds, progress });
+      e2e = e2e
+        ? {
+            ...e2e,
+            rows: [...e2e.rows, ...more.rows],
+            comparisons: [...e2e.comparisons, ...more.comparisons],
+          }
+        : more;
+    } else progress('etcd-backend: etcd not on PATH, skipped');
   }
 
   const rows = [...engineRows(engine), ...(e2e ? e2eRows(e2e.rows, e2e.comparisons) : [])];

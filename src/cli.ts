@@ -10,6 +10,8 @@ import { ComponentConfigError } from './components/component-loader';
 import { DEFAULT_GRACEFUL_SHUTDOWN_SECONDS, ShutdownCoordinator } from './lifecycle/shutdown-coordinator';
 import { startIdleCollector } from './lifecycle/idle-collector';
 import { ListenError } from './lifecycle/listen-ports';
+import { createLogger } from './observability/logger';
+import { routeProcessWarnings } from './observability/process-warnings';
 import { runtimeVersion, Sidecar } from './sidecar';
 import type { SidecarConfig } from './sidecar';
 
@@ -298,6 +300,15 @@ async function main(): Promise<void> {
     process.stdout.write(`${runtimeVersion()}\n`);
     return;
   }
+  // The process's logger exists before start-up, so warnings Node raises while the stores open (e.g. a TLS
+  // dependency's deprecation) are log records too, JSON with --log-as-json.
+  config.logger ??= createLogger({
+    level: config.logLevel,
+    json: config.logAsJson,
+    appId: config.appId,
+    version: runtimeVersion(),
+  });
+  routeProcessWarnings(config.logger);
   let sidecar: Sidecar | undefined;
   // SIGTERM / SIGINT / the Shutdown API: a graceful stop within --dapr-graceful-shutdown-seconds, then exit.
   const coordinator = new ShutdownCoordinator({

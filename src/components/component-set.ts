@@ -15,7 +15,7 @@ import { DaprStateStore } from '../state/state-store';
 import { ComponentConfigError, zodFieldError } from './component-loader';
 import type { ComponentDefinition } from './component-schema';
 import type { BackendSettings, ComponentTypeRow, OpenContext, Reservation } from './registry';
-import { COMPONENT_TYPES, componentType } from './registry';
+import { COMPONENT_TYPES, componentType, MetadataFieldError } from './registry';
 
 /** A component as the metadata API lists it. */
 export interface RegisteredComponent {
@@ -328,7 +328,10 @@ export class ComponentPlan {
     const outcome = await Promise.race([
       opening.then(
         (engine) => ({ engine }),
-        (err: unknown) => ({ error: errorText(err) }),
+        (err: unknown) => ({
+          error: errorText(err),
+          field: err instanceof MetadataFieldError ? `spec.metadata.${err.field}` : 'spec.metadata',
+        }),
       ),
       new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs))),
     ]);
@@ -344,7 +347,7 @@ export class ComponentPlan {
       return undefined;
     }
     if ('error' in outcome) {
-      this.fail(p, 'spec.metadata', `cannot open the ${p.def.type} backend: ${outcome.error}`);
+      this.fail(p, outcome.field, `cannot open the ${p.def.type} backend: ${outcome.error}`);
       return undefined;
     }
     const engine = outcome.engine;
@@ -447,11 +450,12 @@ function plan(def: ComponentDefinition, cwd: string, opts: OpenOptions): Planned
       `unknown component type "${def.type}" (known: ${Object.keys(COMPONENT_TYPES).join(', ')})`,
     );
   }
-  if (def.version !== 'v1' && def.version !== '') {
+  const versions = row.versions ?? ['v1'];
+  if (!versions.includes(def.version) && def.version !== '') {
     throw new ComponentConfigError(
       def.file,
       'spec.version',
-      `unsupported version "${def.version}" (only v1)`,
+      `unsupported version "${def.version}" (only ${versions.join(', ')})`,
     );
   }
   const shared =

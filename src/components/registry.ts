@@ -16,6 +16,12 @@ import { lockDataDir } from '../engine/embedded/data-dir-lock';
 import { commonEngineOptionsSchema, embeddedEngineOptionsSchema } from '../engine/options';
 import { STATE_FEATURES } from '../state/state-store';
 import { createRedisEngine, redisEngineOptionsSchema, storePrefixOf } from '../engine/redis';
+import {
+  checkTlsMaterial,
+  createEtcdEngine,
+  etcdEngineOptionsSchema,
+  type EtcdEngineOptionsInput,
+} from '../engine/etcd';
 
 export type ComponentCategory = 'state' | 'lock' | 'configuration';
 
@@ -65,8 +71,21 @@ export interface ComponentTypeRow {
    * fails before it binds a port (rows without exclusive resources leave this out).
    */
   reserve?(settings: BackendSettings & object): Reservation;
-  /** Open the engine for settings this row produced. */
+  /** Open the engine for settings this row produced. A rejection may name the metadata field at fault. */
   open(settings: BackendSettings & object, ctx: OpenContext): Promise<Engine>;
+  /** The `spec.version` values the type accepts (default: only `v1`). */
+  readonly versions?: readonly string[];
+}
+
+/** A backend that failed to open because of one metadata field (named in the start-up error). */
+export class MetadataFieldError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'MetadataFieldError';
+  }
 }
 
 /** The keys of a zod object schema: the metadata names a row reads. */
@@ -322,6 +341,89 @@ function redisRow(category: ComponentCategory): ComponentTypeRow {
   };
 }
 
+interface EtcdSettings extends BackendSettings {
+  /** Engine options as given (validated again by createEtcdEngine). */
+  engineInput: Record<string, unknown>;
+}
+
+/**
+ * Which metadata field an etcd start-up failure is about: a prefix the cluster refuses, TLS material (bad PEM, or
+ * a handshake the members refuse), or else the endpoints (nobody answered).
+ */
+function etcdFaultField(message: string): string {
+  if (message.startsWith('keyPrefixPath')) return 'keyPrefixPath';
+  const tls = /^(ca|cert|key): /.exec(message);
+  if (tls) return tls[1]!;
+  if (/certificate|handshake|SSL|TLS|wrong version number/i.test(message)) return 'tlsEnable';
+  return 'endpoints';
+}
+
+/**
+ * `state.etcd` / `lock.etcd` on a real etcd cluster, with Dapr's `state.etcd` metadata names (`endpoints`,
+ * `keyPrefixPath`, `tlsEnable` + `ca` / `cert` / `key` as PEM text, `maxTxnOps`), so a component file written for
+ * daprd works unchanged; statecar adds `dialTimeout`, `requestTimeout` and `allowCompaction`.
+ *
+ * Components on one cluster (same endpoints) and prefix share one engine; sidecars on that cluster share its keys,
+ * revisions and leases, and Dapr's key prefix (`<appId>||`) keeps apps apart. Unlike Dapr's stores, the default
+ * `maxTxnOps` is 128, etcd's own limit, as Dapr's `state.etcd` has it.
+ */
+function etcdRow(category: ComponentCategory): ComponentTypeRow {
+  const str = z.string().optional();
+  const input = engineTuningSchema.extend({
+    endpoints: z.string({ error: 'endpoints required' }).min(1, 'endpoints required'),
+    keyPrefixPath: str,
+    tlsEnable: str,
+    ca: str,
+    cert: str,
+    key: str,
+    dialTimeout: str,
+    requestTimeout: str,
+    allowCompaction: str,
+    wholeKeySpace: str,
+    ...(category === 'lock' ? { stateStore: stateStoreRef } : {}),
+  });
+  const schema = input
+    .transform((m) => defined(m) as Record<string, unknown>)
+    .transform((m, zctx): EtcdSettings => {
+      const { stateStore, ...engineInput } = m;
+      const parsed = etcdEngineOptionsSchema.safeParse(engineInput);
+      if (!parsed.success) {
+        for (const issue of parsed.error.issues) {
+          zctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+        }
+        return z.NEVER;
+      }
+      const o = parsed.data;
+      const endpoints = o.endpoints.map((e) => e.address).sort();
+      return {
+        backendKey: `etcd:${endpoints.join(',')}/${o.keyPrefixPath}`,
+        maxTxnOps: o.maxTxnOps,
+        stateStore: stateStore as string | undefined,
+        engineInput,
+      };
+    });
+  return {
+    category,
+    features: category === 'state' ? STATE_FEATURES : [],
+    metadataNames: namesOf(input),
+    daprOnlyNames: category === 'state' ? DAPR_STATE_RUNTIME_NAMES : [],
+    // Dapr's v2 differs from v1 only in daprd's own value envelope; statecar keeps one value layout for both.
+    versions: ['v1', 'v2'],
+    parse: (metadata) => schema.safeParse(metadata),
+    open: async (settings) => {
+      const input = (settings as EtcdSettings).engineInput;
+      try {
+        // PEM is checked here, not in parse: a manifest may hold placeholders filled in from a Secret.
+        checkTlsMaterial(input);
+        return await createEtcdEngine(input as EtcdEngineOptionsInput);
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        throw new MetadataFieldError(etcdFaultField(message), message);
+      }
+    },
+  };
+}
+
 /**
  * A lock or configuration row that also accepts just `stateStore: <state store name>`: the component then runs on
  * that state store's engine (the component set resolves the reference), so the row's own backend metadata (a data
@@ -365,6 +467,8 @@ const STORE_TYPES: Record<string, ComponentTypeRow> = {
   'lock.embedded': sharingStateStore(embeddedRow('lock')),
   'state.redis': redisRow('state'),
   'lock.redis': sharingStateStore(redisRow('lock')),
+  'state.etcd': etcdRow('state'),
+  'lock.etcd': sharingStateStore(etcdRow('lock')),
 };
 
 /** The type → row table. */

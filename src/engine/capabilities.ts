@@ -11,6 +11,7 @@
 import type { Engine } from './contract';
 import type { AlarmStore } from './alarms';
 import type { AuxStore } from './aux-store';
+import type { ClusterView } from './cluster-view';
 import type { Defragmenter } from './defragment';
 import type { MvccHistoryView } from './history-view';
 import type { SnapshotSource } from './snapshot';
@@ -30,6 +31,8 @@ export interface EngineCapabilities {
   readonly history?: MvccHistoryView;
   /** Alarms (NOSPACE, CORRUPT) and the space quota that raises NOSPACE. */
   readonly alarms?: AlarmStore;
+  /** The real cluster under the engine (etcd backend): its identity, members and member status. */
+  readonly cluster?: ClusterView;
 }
 
 interface WithCapabilities {

@@ -45,6 +45,11 @@ export const ENGINE_ERRORS = {
   /** Cancel reason when a store's revision went back (its data was lost): no watcher can resume gap-free. */
   STORE_RESET: { status: 'UNAVAILABLE', message: 'the store was reset: its revision went back' },
   STOPPED: { status: 'UNAVAILABLE', message: 'server stopped' },
+  /** A backend on a shared cluster (etcd) compacts only when its component allows it (`allowCompaction`). */
+  COMPACTION_DISABLED: {
+    status: 'FAILED_PRECONDITION',
+    message: 'compaction of the shared cluster is not enabled for this store (allowCompaction)',
+  },
   UNAVAILABLE: { status: 'UNAVAILABLE', message: 'request timed out' },
   INTERNAL: { status: 'INTERNAL', message: 'internal error' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -18,6 +18,8 @@ import {
 } from '../../src/engine';
 import { createRedisEngine } from '../../src/engine/redis';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { createEtcdEngine } from '../../src/engine/etcd';
+import { startEtcdCluster, type EtcdCluster } from '../support/etcd-cluster';
 
 /**
  * Options a test may pass to any backend: the common engine options, plus tuning that only some backends have and
@@ -139,8 +141,102 @@ function redisBackend(): ConformanceBackend {
   };
 }
 
+/**
+ * etcd: a real 3-member cluster on loopback per `create`, because a fresh engine must start at revision 1 and the
+ * etcd backend's revisions, leases and compaction are the cluster's own. Clusters start in the background one ahead
+ * (a start takes about half a second), and a cluster is killed once every engine on it was closed and the next
+ * `create` or the teardown comes (so `reopen` can open a new engine on the same cluster). The store is the cluster's
+ * whole key space (`wholeKeySpace`): under a prefix a from-key delete becomes a bounded range, which etcd's
+ * duplicate-key check in a txn treats differently (see src/engine/etcd/etcd-options.ts); the prefix mapping is
+ * tested by test/etcd-backend/key-prefix.test.ts and the sidecar suites. Compaction is allowed (the cluster is the
+ * test's own).
+ */
+function etcdBackend(): ConformanceBackend {
+  // etcd's default raft timing: a minimum lease TTL of 2 s, as the contract's default.
+  const clusterArgs = ['--heartbeat-interval=100', '--election-timeout=1000'];
+  let next: Promise<EtcdCluster> | undefined;
+  let users = 0;
+  let n = 0;
+  const live: Array<{ cluster: EtcdCluster; engines: Set<Engine>; prefix: string }> = [];
+  const byEngine = new WeakMap<Engine, (typeof live)[number]>();
+  const spare = (): Promise<EtcdCluster> => {
+    const p = startEtcdCluster({ extraArgs: clusterArgs });
+    p.catch(() => undefined);
+    return p;
+  };
+  const kill = async (cluster: EtcdCluster): Promise<void> => {
+    await Promise.all(cluster.members.map((_, i) => cluster.kill(i)));
+    await cluster.destroy();
+  };
+  /** Kill the clusters whose engines are all closed. */
+  const reap = async (): Promise<void> => {
+    const done = live.filter((x) => x.engines.size === 0);
+    for (const x of done) live.splice(live.indexOf(x), 1);
+    await Promise.all(done.map((x) => kill(x.cluster)));
+  };
+  const track = (engine: Engine, entry: (typeof live)[number]): Engine => {
+    entry.engines.add(engine);
+    byEngine.set(engine, entry);
+    const close = engine.close.bind(engine);
+    engine.close = async () => {
+      await close();
+      entry.engines.delete(engine);
+    };
+    return engine;
+  };
+  const open = (cluster: EtcdCluster, prefix: string, options: ConformanceOptions) =>
+    createEtcdEngine({
+      ...redisOptions(options),
+      endpoints: cluster.endpointList(),
+      keyPrefixPath: prefix,
+      wholeKeySpace: true,
+      allowCompaction: true,
+    });
+  return {
+    name: 'etcd',
+    async setup() {
+      users++;
+      next ??= spare();
+      await next;
+    },
+    async create(options = {}) {
+      if (next === undefined) throw new Error('etcd backend: setup() did not run');
+      await reap();
+      const cluster = await next;
+      next = spare();
+      const entry = { cluster, engines: new Set<Engine>(), prefix: `conformance-${n++}` };
+      live.push(entry);
+      return track(await open(cluster, entry.prefix, options), entry);
+    },
+    // The state lives in the cluster, so a restart is a new engine instance on the same cluster and prefix.
+    async reopen(engine, options = {}) {
+      const entry = byEngine.get(engine);
+      if (entry === undefined) throw new Error('reopen: not an etcd engine of this run');
+      entry.engines.add(engine); // keep the cluster while the old engine closes
+      const keep = engine;
+      await engine.close();
+      const reopened = track(await open(entry.cluster, entry.prefix, options), entry);
+      entry.engines.delete(keep);
+      return reopened;
+    },
+    async teardown() {
+      if (--users > 0) return;
+      for (const x of live) x.engines.clear();
+      await reap();
+      const spareCluster = next;
+      next = undefined;
+      if (spareCluster) await kill(await spareCluster);
+    },
+  };
+}
+
 /** Every known backend, in the order they run. Add new backends here. */
-export const allBackends: ConformanceBackend[] = [memoryBackend, durableBackend(), redisBackend()];
+export const allBackends: ConformanceBackend[] = [
+  memoryBackend,
+  durableBackend(),
+  redisBackend(),
+  etcdBackend(),
+];
 
 /** Backends picked by `CONFORMANCE_BACKENDS` (comma-separated names); all when unset or empty. */
 function selectBackends(all: ConformanceBackend[]): ConformanceBackend[] {

@@ -87,6 +87,24 @@ function literalEnv(c: Container): NodeJS.ProcessEnv {
   return Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? '<from secret>']));
 }
 
+/**
+ * The environment the container gets in the cluster: literal values, and values from the overlay's own Secrets (so
+ * the components are checked with the material they would really see, e.g. PEM text for TLS fields).
+ */
+function podEnv(c: Container, objs: K8sObject[]): NodeJS.ProcessEnv {
+  const env = literalEnv(c);
+  for (const e of c.env ?? []) {
+    const ref = (e.valueFrom as { secretKeyRef?: { name: string; key: string } } | undefined)?.secretKeyRef;
+    const secret =
+      ref &&
+      (objs.find((o) => o.kind === 'Secret' && o.metadata.name === ref.name) as
+        { data?: Record<string, string> } | undefined);
+    const data = ref && secret?.data?.[ref.key];
+    if (data !== undefined) env[e.name] = Buffer.from(data, 'base64').toString('utf8');
+  }
+  return env;
+}
+
 /** The checks, run on one rendering of one overlay. */
 function checkOverlay(objs: K8sObject[], overlay: string): void {
   const { deployment, pod, c, native } = statecarOf(objs);
@@ -169,7 +187,7 @@ function checkOverlay(objs: K8sObject[], overlay: string): void {
     for (const [file, text] of files) {
       expect(file).toMatch(/\.ya?ml$/);
       // secretKeyRef names an environment variable of the sidecar: parseFile fails if the container lacks it.
-      const defs = parseFile(file, text, config.appId, literalEnv(c));
+      const defs = parseFile(file, text, config.appId, podEnv(c, objs));
       expect(defs.length).toBeGreaterThan(0);
       for (const def of defs) {
         const row = componentType(def.type);
@@ -278,8 +296,8 @@ describe('deploy/kubernetes', () => {
     }
   });
 
-  test('has the embedded, redis and classic-sidecar overlays', () => {
-    expect(overlays.sort()).toEqual(['classic-sidecar', 'embedded', 'redis']);
+  test('has the embedded, redis, etcd and classic-sidecar overlays', () => {
+    expect(overlays.sort()).toEqual(['classic-sidecar', 'embedded', 'etcd', 'redis']);
   });
 
   test.each(overlays)('overlay %s agrees with the CLI (kustomize-lite rendering)', (overlay) => {
@@ -306,5 +324,42 @@ describe('deploy/kubernetes', () => {
     const svc = objs.find((o) => o.kind === 'Service' && o.metadata.name === host) as
       { spec: { ports: { port: number }[] } } | undefined;
     expect(svc?.spec.ports.map((p) => p.port)).toContain(Number(port));
+  });
+
+  test('the etcd overlay uses Dapr state.etcd metadata with endpoints and TLS material from one Secret', () => {
+    const objs = renderKustomization(path.join(overlaysDir, 'etcd'));
+    const { pod, c } = statecarOf(objs);
+    const cm = objs.find((o) => o.kind === 'ConfigMap') as { data: Record<string, string> } | undefined;
+    const env = { ETCD_ENDPOINTS: 'e0:2379,e1:2379', ETCD_CA: 'ca', ETCD_CERT: 'cert', ETCD_KEY: 'key' };
+    for (const file of ['statestore.yaml', 'lockstore.yaml']) {
+      const def = parseFile(file, cm!.data[file], 'orders', env)[0];
+      expect(def.type).toMatch(/^(state|lock)\.etcd$/);
+      // Dapr's own field names, fed from the environment the Secret fills.
+      expect(def.metadata).toMatchObject({
+        endpoints: env.ETCD_ENDPOINTS,
+        tlsEnable: 'true',
+        ca: 'ca',
+        cert: 'cert',
+        key: 'key',
+        keyPrefixPath: 'statecar',
+      });
+    }
+    // Every variable the components read comes from the etcd-client Secret, which holds endpoints and the PEM files.
+    const fromSecret = new Map(
+      (c.env ?? []).flatMap((e) => {
+        const ref = (e.valueFrom as { secretKeyRef?: { name: string; key: string } } | undefined)
+          ?.secretKeyRef;
+        return ref ? [[e.name, ref] as const] : [];
+      }),
+    );
+    for (const name of Object.keys(env)) expect(fromSecret.get(name)?.name).toBe('etcd-client');
+    const secret = objs.find((o) => o.kind === 'Secret' && o.metadata.name === 'etcd-client') as
+      { data: Record<string, string> } | undefined;
+    expect(Object.keys(secret!.data).sort()).toEqual(['ca.crt', 'endpoints', 'tls.crt', 'tls.key']);
+    expect(Buffer.from(secret!.data.endpoints, 'base64').toString()).toMatch(/^[^,\s]+:\d+(,[^,\s]+:\d+)+$/);
+    // The pods keep no state of their own, so the app may run several replicas.
+    const deployment = objs.find((o) => o.kind === 'Deployment')!;
+    expect((deployment.spec as { replicas: number }).replicas).toBeGreaterThan(1);
+    expect(pod.volumes?.find((v) => v.name === 'statecar-data')?.persistentVolumeClaim).toBeUndefined();
   });
 });

@@ -11,6 +11,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../support/ports';
+import { startEtcdCluster } from '../support/etcd-cluster';
+import { haveEtcd } from '../support/etcd-server';
+import { haveOpenssl, makeTestPki } from '../support/etcd-tls';
 import { startProcess } from '../support/processes';
 import type { RedisServer } from '../support/redis-server';
 import { startRedisServer } from '../support/redis-server';
@@ -56,8 +59,16 @@ function redisCommand(port: number, line: string): Promise<string> {
   });
 }
 
-/** Boot the overlay's sidecar on this machine; returns once a save and a read went through and it exited. */
-async function boot(overlay: string, redis?: RedisServer): Promise<void> {
+/**
+ * Boot the overlay's sidecar on this machine; returns once a save and a read went through and it exited.
+ * `secretsHere` replaces environment values the overlay takes from its Secrets with this machine's (the etcd
+ * cluster's endpoints and TLS material).
+ */
+async function boot(
+  overlay: string,
+  redis?: RedisServer,
+  secretsHere: Record<string, string> = {},
+): Promise<void> {
   const objs = renderKustomization(path.join(overlaysDir, overlay));
   const c = statecarContainer(objs);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `statecar-${overlay}-`));
@@ -73,6 +84,10 @@ async function boot(overlay: string, redis?: RedisServer): Promise<void> {
       if (e.value !== undefined) env[e.name] = e.value;
       else if (ref) env[e.name] = Buffer.from(secrets.get(ref.name)![ref.key], 'base64').toString('utf8');
       else env[e.name] = 'default'; // fieldRef (NAMESPACE)
+    }
+    for (const [name, value] of Object.entries(secretsHere)) {
+      expect(env[name]).toBeDefined();
+      env[name] = value;
     }
     if (redis && env.REDIS_PASSWORD) {
       expect(await redisCommand(redis.port, `CONFIG SET requirepass ${env.REDIS_PASSWORD}`)).toBe('+OK');
@@ -147,5 +162,30 @@ describe('overlays boot with their own arguments and components', () => {
       }
     },
     40_000,
+  );
+
+  // The etcd overlay against a 3-member cluster that serves TLS only and requires a client certificate: the
+  // Secret's endpoints, CA, certificate and key (here this machine's) reach Dapr's state.etcd fields unchanged.
+  (haveEtcd() && haveOpenssl() ? test : test.skip)(
+    'etcd (3-member TLS cluster, client certificate required)',
+    async () => {
+      const pki = makeTestPki();
+      try {
+        const cluster = await startEtcdCluster({ tls: pki });
+        try {
+          await boot('etcd', undefined, {
+            ETCD_ENDPOINTS: cluster.endpointList(),
+            ETCD_CA: pki.caPem,
+            ETCD_CERT: pki.clientCertPem,
+            ETCD_KEY: pki.clientKeyPem,
+          });
+        } finally {
+          await cluster.destroy();
+        }
+      } finally {
+        pki.remove();
+      }
+    },
+    120_000,
   );
 });

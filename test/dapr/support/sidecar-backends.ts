@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { stateComponent } from '../../support/sidecar';
 import { startRedisServer, type RedisServer } from '../../support/redis-server';
+import { startEtcdCluster, type EtcdCluster } from '../../support/etcd-cluster';
 
 export interface SidecarBackend {
   /** The component type suffix: `state.<type>`, `configuration.<type>`. */
@@ -70,8 +71,29 @@ function redis(): SidecarBackend {
   };
 }
 
+/** A 3-member etcd cluster per test file; a space is a key prefix on it. The cluster is the test's own: it may compact. */
+function etcd(): SidecarBackend {
+  let cluster: EtcdCluster | undefined;
+  return {
+    type: 'etcd',
+    durable: true,
+    shared: true,
+    async setup() {
+      cluster = await startEtcdCluster();
+    },
+    metadata: (space) => ({
+      endpoints: cluster!.endpointList(),
+      keyPrefixPath: space,
+      allowCompaction: 'true',
+    }),
+    async teardown() {
+      await cluster?.destroy();
+    },
+  };
+}
+
 /** Every backend, in the order they run. Add new backends here. */
-export const allSidecarBackends: SidecarBackend[] = [inMemory, embedded(), redis()];
+export const allSidecarBackends: SidecarBackend[] = [inMemory, embedded(), redis(), etcd()];
 
 function selected(): SidecarBackend[] {
   const wanted = (process.env.SIDECAR_BACKENDS ?? '')

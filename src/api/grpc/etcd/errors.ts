@@ -30,6 +30,8 @@ const ETCD_TEXTS: Readonly<Record<EngineErrorCode, string>> = {
   WATCH_COMPACTED: 'mvcc: required revision has been compacted',
   STORE_RESET: 'etcdserver: the store was reset: its revision went back',
   STOPPED: 'etcdserver: server stopped',
+  COMPACTION_DISABLED:
+    'etcdserver: compaction of the shared cluster is not enabled for this store (allowCompaction)',
   UNAVAILABLE: 'etcdserver: request timed out',
   INTERNAL: 'etcdserver: internal error',
 };

@@ -1,3 +1,4 @@
+import type { ClusterIdentity } from '../../../engine/cluster-view';
 import { int64 } from './codec';
 import type { WireResponseHeader } from './wire-types';
 
@@ -36,22 +37,44 @@ export const DEFAULT_ETCD_IDENTITY: EtcdIdentity = {
   version: ETCD_COMPAT_VERSION,
 };
 
-/** Builds headers for one identity. */
+/**
+ * Builds headers for one identity: statecar's own, or — on a backend over a real cluster (etcd) — the identity of
+ * that cluster as its last answer showed it (`live`): its cluster id, the member that answered and the raft term.
+ */
 export class ResponseHeaderFactory {
-  // The identity as wire strings, converted once: every response carries them, and handing out the same strings
-  // lets the KV encoder reuse its encoding of them (kv-fast-codec.ts).
-  private readonly clusterId: string;
-  private readonly memberId: string;
-  private readonly raftTerm: string;
+  // The identity as wire strings, converted once (again only when the live identity changes): every response
+  // carries them, and handing out the same strings lets the KV encoder reuse its encoding (kv-fast-codec.ts).
+  private clusterId: string;
+  private memberId: string;
+  private raftTerm: string;
+  private seen: ClusterIdentity | undefined;
 
-  constructor(readonly identity: EtcdIdentity) {
+  constructor(
+    readonly identity: EtcdIdentity,
+    private readonly live?: () => ClusterIdentity | undefined,
+  ) {
     this.clusterId = int64(identity.clusterId);
     this.memberId = int64(identity.memberId);
     this.raftTerm = int64(identity.raftTerm);
   }
 
+  /** Whether headers show a real cluster's identity rather than statecar's own. */
+  get isLive(): boolean {
+    return this.live !== undefined;
+  }
+
+  private refresh(): void {
+    const now = this.live?.();
+    if (now === undefined || now === this.seen) return;
+    this.seen = now;
+    this.clusterId = int64(now.clusterId);
+    this.memberId = int64(now.memberId);
+    this.raftTerm = int64(now.raftTerm);
+  }
+
   /** Header of a top-level response. A revision of 0 is left out, as etcd does for compaction cancels. */
   full(revision: number): WireResponseHeader {
+    if (this.live) this.refresh();
     const h: WireResponseHeader = {
       cluster_id: this.clusterId,
       member_id: this.memberId,

@@ -59,7 +59,12 @@ export function etcdServiceRegistrar(
   engine: Engine,
   opts: EtcdApiOptions = {},
 ): (server: Pick<grpc.Server, 'addService'>) => void {
-  const header = new ResponseHeaderFactory({ ...DEFAULT_ETCD_IDENTITY, ...opts.identity });
+  // On a backend over a real cluster, headers, Status and MemberList show that cluster.
+  const cluster = capabilitiesOf(engine).cluster;
+  const header = new ResponseHeaderFactory(
+    { ...DEFAULT_ETCD_IDENTITY, ...opts.identity },
+    cluster && (() => cluster.identity()),
+  );
   const maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   const auth = createAuth(engine, opts.auth);
   const aux = capabilitiesOf(engine).aux;
@@ -78,7 +83,7 @@ export function etcdServiceRegistrar(
     ['etcdserverpb.Watch', watchService(engine, header, auth && ((md, k, e) => auth.checkWatch(md, k, e)))],
     ['etcdserverpb.Lease', leaseService(engine, header)],
     ['etcdserverpb.Maintenance', maintenanceService(engine, header, snapshotExtras)],
-    ['etcdserverpb.Cluster', clusterService(header, opts.clientUrls, member)],
+    ['etcdserverpb.Cluster', clusterService(header, opts.clientUrls, member, cluster)],
     ['etcdserverpb.Auth', authService(engine, header, auth)],
     ['v3lockpb.Lock', lockService(engine, header)],
     ['v3electionpb.Election', electionService(engine, header)],

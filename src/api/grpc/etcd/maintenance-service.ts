@@ -48,6 +48,24 @@ export function maintenanceService(
   const fromWire = (m: string): bigint => (toBigInt(m) === id.memberId ? LOCAL_MEMBER : toBigInt(m));
   return {
     Status: unary(async () => {
+      const cluster = caps().cluster;
+      if (cluster) {
+        // The member the backend talks to, as it reports itself; the store's figures are the engine's.
+        const [st, m] = await Promise.all([engine.status(), cluster.memberStatus()]);
+        const health = engine.health();
+        return {
+          header: header.full(st.header.revision),
+          version: m.version,
+          dbSize: int64(st.dbSize),
+          leader: int64(m.leader),
+          raftIndex: int64(m.raftIndex),
+          raftTerm: int64(m.raftTerm),
+          raftAppliedIndex: int64(m.raftAppliedIndex),
+          errors: health.ready ? [] : [health.reason ?? 'engine not ready'],
+          dbSizeInUse: int64(st.dbSizeInUse),
+          isLearner: false,
+        };
+      }
       const st = await engine.status();
       const health = engine.health();
       // One member that applies what it commits: raft index and applied index both follow the store revision.

@@ -72,22 +72,40 @@ export async function startFloor(
   };
 }
 
-/** The component file of the benchmarked store: durable embedded engine, also served on the etcd API. */
-function storeComponent(dataDir: string): string {
+/**
+ * The component file of the benchmarked store, also served on the etcd API: the durable embedded engine, or
+ * (`memory`) the in-memory one.
+ */
+function storeComponent(dataDir: string, memory = false): string {
+  const dataDirLine = memory ? '' : `\n    - name: dataDir\n      value: ${JSON.stringify(dataDir)}`;
   return `apiVersion: dapr.io/v1alpha1
 kind: Component
 metadata:
   name: statestore
 spec:
-  type: state.embedded
+  type: ${memory ? 'state.in-memory' : 'state.embedded'}
   version: v1
-  metadata:
-    - name: dataDir
-      value: ${JSON.stringify(dataDir)}
+  metadata:${dataDirLine}
     - name: etcdAPI
       value: "true"
 `;
 }
+
+/** How {@link startStatecar} runs the sidecar beyond daprd's flags. */
+export interface StatecarVariant {
+  /** The in-memory store instead of the durable one. */
+  memory?: boolean;
+}
+
+/**
+ * Node flags of every benchmarked sidecar: the deployment's (deploy/Dockerfile's NODE_OPTIONS less the heap cap;
+ * BENCH_STATECAR_NODE_FLAGS overrides, space-separated, '' for Node's defaults).
+ */
+export const STATECAR_NODE_FLAGS: string[] = (
+  process.env.BENCH_STATECAR_NODE_FLAGS ?? '--max-semi-space-size=2'
+)
+  .split(' ')
+  .filter((f) => f !== '');
 
 /**
  * Start statecar from `dist/src/cli.js` with daprd's flags on free ports, a durable store in a temp directory and
@@ -98,11 +116,15 @@ export async function startStatecar(
   profileDir?: string,
   extraArgs: string[] = [],
   name = 'statecar',
+  variant: StatecarVariant = {},
 ): Promise<BenchServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statecar-bench-e2e-'));
   const resources = path.join(dir, 'components');
   fs.mkdirSync(resources);
-  fs.writeFileSync(path.join(resources, 'statestore.yaml'), storeComponent(path.join(dir, 'data')));
+  fs.writeFileSync(
+    path.join(resources, 'statestore.yaml'),
+    storeComponent(path.join(dir, 'data'), variant.memory),
+  );
   const [httpPort, grpcPort, metricsPort, etcdPort] = [
     await freePort(),
     await freePort(),
@@ -112,6 +134,7 @@ export async function startStatecar(
   const proc: TestProcess = startProcess(
     process.execPath,
     [
+      ...STATECAR_NODE_FLAGS,
       ...profileFlags(profileDir, name),
       path.join(distDir, 'src', 'cli.js'),
       '--app-id',

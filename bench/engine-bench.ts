@@ -16,6 +16,8 @@ export interface BenchResult {
   /** value / floor.value (or as the target defines it). */
   ratio?: number;
   target?: { description: string; met: boolean };
+  /** What was measured, when not the engine in the bench's own process (e.g. a sidecar process). */
+  server?: string;
 }
 
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'statecar-bench-'));

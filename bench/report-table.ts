@@ -46,7 +46,7 @@ const targetText = (t?: { description: string; met: boolean }): string =>
 export function engineRows(results: BenchResult[]): TableRow[] {
   return results.map((r) => ({
     benchmark: r.name,
-    server: 'engine (in-process)',
+    server: r.server ?? 'engine (in-process)',
     throughput: `${fmt(r.value)} ${r.unit}`,
     p50: '',
     p90: '',

@@ -1,12 +1,19 @@
 import fs from 'node:fs';
-import { createEmbeddedEngine } from '../src/engine';
+import path from 'node:path';
+import type { Engine } from '../src/engine';
 
 /**
  * Child process of the RSS benchmark: loads N keys x 64-byte values (one version each) into a fresh engine and
  * prints the process's memory as JSON. Run in its own process so nothing else in the benchmark run counts.
- * Usage: node --expose-gc dist/bench/rss-child.js <keys> [dataDir]
+ * Usage: node --expose-gc dist/bench/rss-child.js <keys> [dataDir]; BENCH_ENGINE_MODULE names another engine
+ * module to load (the previous layout's, built from git, in layout-compare.ts).
  */
 async function main(): Promise<void> {
+  const modulePath = process.env.BENCH_ENGINE_MODULE ?? path.join(__dirname, '..', 'src', 'engine');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the module to measure is a run-time argument
+  const { createEmbeddedEngine } = require(modulePath) as {
+    createEmbeddedEngine: (opts: object) => Promise<Engine>;
+  };
   const n = Number(process.argv[2] ?? 1_000_000);
   const dataDir = process.argv[3];
   const engine = await createEmbeddedEngine(dataDir ? { dataDir } : {});
@@ -37,6 +44,9 @@ async function main(): Promise<void> {
       rssAnon: kb('RssAnon'),
       rssFile: kb('RssFile') + kb('RssShmem'),
       heapUsed: mem.heapUsed,
+      heapTotal: mem.heapTotal,
+      external: mem.external,
+      arrayBuffers: mem.arrayBuffers,
     }) + '\n',
   );
   await engine.close();

@@ -6,6 +6,8 @@ import { renderChart } from './chart-svg';
 import { runE2e, type E2eResults } from './e2e-bench';
 import { benchDurablePut, benchReads, benchTxn, benchWatchFanout, type BenchResult } from './engine-bench';
 import { runEtcdBackendBench } from './etcd-backend-bench';
+import { benchLayoutCompare } from './layout-compare';
+import { benchSidecarMemory } from './memory-bench';
 import { benchRedis } from './redis-bench';
 import { benchConfigFanout, benchConfigFanoutGrpc, benchQuery } from './state-views-bench';
 import { e2eRows, engineRows, markdownTable, textTable } from './report-table';
@@ -15,45 +17,15 @@ import { e2eRows, engineRows, markdownTable, textTable } from './report-table';
  * and the Markdown table in `bench/results/`. Each figure stands beside the floor it is compared with, measured in
  * the same run, so ratios hold on any machine.
  *
- * Environment: BENCH_ONLY=engine,views,redis,e2e,etcd-backend (subsets; default all), BENCH_MS (engine ms per
- * figure, 3000), BENCH_RSS_KEYS (1,000,000), BENCH_E2E_SECONDS (6), BENCH_E2E_ROUNDS (2), BENCH_FIXED_SECONDS (10),
+ * Environment: BENCH_ONLY=engine,memory,views,redis,e2e,etcd-backend (subsets; default all), BENCH_MS (engine ms
+ * per figure, 3000), BENCH_RSS_KEYS (1,000,000; also the keys of the sidecar memory rows), BENCH_WATCHERS
+ * (100,000), BENCH_E2E_SECONDS (6), BENCH_E2E_ROUNDS (2), BENCH_FIXED_SECONDS (10),
  * BENCH_E2E_ONLY (workload ids: fixed-grpc, fixed-http, getstate-grpc, get-http, etcd-range, etcd-put),
  * BENCH_CPU_PROF=<dir> (write `--cpu-prof` profiles of statecar and the floors there).
  */
 
 function progress(msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-}
-
-/**
- * RSS with `keys` keys x 64-byte values (one version), in memory and durable, each in a fresh child process. For
- * the durable store the name also shows how much of the RSS is the process's own memory (anonymous) and how much
- * is mapped store pages (file-backed page cache the kernel can reclaim).
- */
-function rssBench(keys: number): BenchResult[] {
-  const child = path.join(__dirname, 'rss-child.js');
-  return (['memory', 'durable'] as const).map((mode) => {
-    const dir = mode === 'durable' ? fs.mkdtempSync(path.join(os.tmpdir(), 'statecar-rss-')) : undefined;
-    try {
-      const args = ['--expose-gc', child, String(keys), ...(dir ? [dir] : [])];
-      const out = execFileSync(process.execPath, args, { encoding: 'utf8' });
-      const m = JSON.parse(out.trim().split('\n').pop()!) as {
-        rss: number;
-        rssAnon: number;
-        rssFile: number;
-      };
-      const mb = m.rss / 1048576;
-      const split = `anon ${Math.round(m.rssAnon / 1048576)} + mapped ${Math.round(m.rssFile / 1048576)} MB`;
-      return {
-        name: `RSS, ${keys.toLocaleString('en-US')} keys x 64 B, one version (${mode}; ${split})`,
-        value: mb,
-        unit: 'MB',
-        target: { description: '<= 250 MB', met: mb <= 250 },
-      };
-    } finally {
-      if (dir) fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
 }
 
 /** True when `cmd --version` runs. */
@@ -91,8 +63,23 @@ async function main(): Promise<void> {
     await step('engine: point get and range vs raw index', () => benchReads(ms));
     await step('engine: txn', () => benchTxn(ms));
     await step('engine: watch fan-out to 10,000 watchers', () => benchWatchFanout(10_000));
-    await step('engine: RSS with 1M keys (child process)', () =>
-      rssBench(Number(process.env.BENCH_RSS_KEYS ?? 1_000_000)),
+    await step('engine: packed layout beside the previous one (built from git), RSS with 1M keys', () =>
+      benchLayoutCompare({
+        ms,
+        opsKeys: 100_000,
+        rssKeys: Number(process.env.BENCH_RSS_KEYS ?? 1_000_000),
+        rounds: 2,
+        progress,
+      }),
+    );
+  }
+  if (want('memory')) {
+    await step('memory: a sidecar process loaded through its API', () =>
+      benchSidecarMemory({
+        keys: Number(process.env.BENCH_RSS_KEYS ?? 1_000_000),
+        watchers: Number(process.env.BENCH_WATCHERS ?? 100_000),
+        progress,
+      }),
     );
   }
   if (want('views')) {

@@ -8,11 +8,11 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { ComponentConfigError } from './components/component-loader';
 import { DEFAULT_GRACEFUL_SHUTDOWN_SECONDS, ShutdownCoordinator } from './lifecycle/shutdown-coordinator';
+import { startIdleCollector } from './lifecycle/idle-collector';
 import { ListenError } from './lifecycle/listen-ports';
 import { createLogger } from './observability/logger';
 import { routeProcessWarnings } from './observability/process-warnings';
 import { runtimeVersion, Sidecar } from './sidecar';
-import { snapshotCommand } from './snapshot-command';
 import type { SidecarConfig } from './sidecar';
 
 /** One flag: its env equivalent and default (as the string a user would type). */
@@ -279,6 +279,8 @@ export function parseCli(
 async function main(): Promise<void> {
   // `statecar snapshot ...` is its own command (snapshot-command.ts), not a sidecar start.
   if (process.argv[2] === 'snapshot') {
+    // Loaded only for that command: it pulls in LMDB and the bbolt reader, which a sidecar never needs.
+    const { snapshotCommand } = await import('./snapshot-command');
     process.exitCode = await snapshotCommand(process.argv.slice(3));
     return;
   }
@@ -328,6 +330,7 @@ async function main(): Promise<void> {
     process.stderr.write(`statecar: failed to start: ${msg}\n`);
     process.exit(1);
   }
+  startIdleCollector();
 }
 
 if (require.main === module) void main();

@@ -64,7 +64,7 @@ export const embeddedEngineOptionsSchema = commonEngineOptionsSchema.extend({
   dataDir: z.string().min(1).optional(),
   /**
    * Durable mode: bytes of recently read values kept in memory, so hot keys are not read back from disk on every
-   * get (each value is charged its length plus 32 bytes; a value over an eighth of this is never cached; 0 = no
+   * get (each value is charged its length plus 48 bytes; a value over an eighth of this is never cached; 0 = no
    * cache). Default 4 MiB. Ignored in memory mode, where every value is in memory anyway.
    */
   valueCacheBytes: z

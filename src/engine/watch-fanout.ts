@@ -26,6 +26,49 @@ const enum State {
 }
 
 /** One watcher's state (etcd `watcher` in `watchable_store.go`). */
+/** What the fan-out reads of a watch request once the watcher exists: its options, not its key range. */
+type WatchFlags = Pick<WatchRequest, 'prevKv' | 'noPut' | 'noDelete' | 'fragment' | 'progressNotify'>;
+
+const sharedFlags = new Map<number, WatchFlags>();
+
+/**
+ * The options of `req` as one of at most 32 shared frozen objects: a watcher keeps no request object (nor the key
+ * buffers it points to) of its own.
+ */
+function flagsOf(req: WatchRequest): WatchFlags {
+  const bits =
+    (req.prevKv ? 1 : 0) |
+    (req.noPut ? 2 : 0) |
+    (req.noDelete ? 4 : 0) |
+    (req.fragment ? 8 : 0) |
+    (req.progressNotify ? 16 : 0);
+  let flags = sharedFlags.get(bits);
+  if (flags === undefined) {
+    flags = Object.freeze({
+      prevKv: Boolean(req.prevKv),
+      noPut: Boolean(req.noPut),
+      noDelete: Boolean(req.noDelete),
+      fragment: Boolean(req.fragment),
+      progressNotify: Boolean(req.progressNotify),
+    });
+    sharedFlags.set(bits, flags);
+  }
+  return flags;
+}
+
+/** The empty backlog, shared: a watcher costs no array of its own until the sink pushes back. */
+const NO_BACKLOG: readonly WatchMessage[] = Object.freeze([]);
+
+/**
+ * Watchers of one exact key: the watcher itself while it is the only one (the usual case, and a Set per key would
+ * cost more than the watcher), a Set once there are more.
+ */
+type KeyWatchers = FanoutWatcher | Set<FanoutWatcher>;
+
+function eachOf(k: KeyWatchers): Iterable<FanoutWatcher> {
+  return k instanceof Set ? k : [k];
+}
+
 class FanoutWatcher implements Watcher {
   state = State.Unsynced;
   /** Next revision this watcher has to receive; 0 while the fan-out does not know the current revision yet. */
@@ -33,14 +76,14 @@ class FanoutWatcher implements Watcher {
   /** Whether any message went out since the last progress tick. */
   busy = false;
   /** Fragments of a response still to send after the sink pushed back in the middle of it. */
-  backlog: WatchMessage[] = [];
+  backlog: readonly WatchMessage[] = NO_BACKLOG;
   /** The history read in flight, if any. */
   reading: AbortController | undefined;
 
   constructor(
     readonly id: number,
     readonly iv: KeyInterval,
-    readonly req: WatchRequest,
+    readonly req: WatchFlags,
     readonly sink: WatchSink,
     private readonly fanout: WatchFanout<unknown>,
   ) {}
@@ -75,7 +118,7 @@ function isPromise<T>(x: T | Promise<T>): x is Promise<T> {
 export class WatchFanout<C> {
   private nextId = 1;
   /** Synced watchers on a single key, by key: a change reaches only the watchers of its own key... */
-  private readonly byKey = new Map<string, Set<FanoutWatcher>>();
+  private readonly byKey = new Map<string, KeyWatchers>();
   /** ...plus the synced range watchers. */
   private readonly ranged = new Set<FanoutWatcher>();
   private readonly unsynced = new Set<FanoutWatcher>();
@@ -124,7 +167,7 @@ export class WatchFanout<C> {
 
   /** Register a watcher (its request already validated into `iv`). Never calls the sink synchronously. */
   watch(req: WatchRequest, iv: KeyInterval, sink: WatchSink): Watcher {
-    const w = new FanoutWatcher(this.nextId++, iv, req, sink, this as WatchFanout<unknown>);
+    const w = new FanoutWatcher(this.nextId++, iv, flagsOf(req), sink, this as WatchFanout<unknown>);
     if (req.progressNotify) this.progressWatchers.add(w);
     const start = req.startRevision ?? 0;
     if (this.closed) {
@@ -152,9 +195,10 @@ export class WatchFanout<C> {
     this.syncedCount++;
     if (w.req.prevKv) this.syncedPrevKv++;
     if (w.iv.end === undefined) {
-      let set = this.byKey.get(w.iv.start);
-      if (set === undefined) this.byKey.set(w.iv.start, (set = new Set()));
-      set.add(w);
+      const cur = this.byKey.get(w.iv.start);
+      if (cur === undefined) this.byKey.set(w.iv.start, w);
+      else if (cur instanceof Set) cur.add(w);
+      else this.byKey.set(w.iv.start, new Set([cur, w]));
     } else {
       this.ranged.add(w);
     }
@@ -164,10 +208,11 @@ export class WatchFanout<C> {
     this.syncedCount--;
     if (w.req.prevKv) this.syncedPrevKv--;
     if (w.iv.end === undefined) {
-      const set = this.byKey.get(w.iv.start);
-      if (set !== undefined) {
-        set.delete(w);
-        if (set.size === 0) this.byKey.delete(w.iv.start);
+      const cur = this.byKey.get(w.iv.start);
+      if (cur === w) this.byKey.delete(w.iv.start);
+      else if (cur instanceof Set) {
+        cur.delete(w);
+        if (cur.size === 0) this.byKey.delete(w.iv.start);
       }
     } else {
       this.ranged.delete(w);
@@ -191,7 +236,7 @@ export class WatchFanout<C> {
     this.detach(w);
     this.progressWatchers.delete(w);
     w.state = State.Canceled;
-    w.backlog = [];
+    w.backlog = NO_BACKLOG;
     this.demandChanged();
   }
 
@@ -252,7 +297,7 @@ export class WatchFanout<C> {
   }
 
   /** Send messages in order; on push-back keep the unsent rest in the watcher's backlog. */
-  private sendAll(w: FanoutWatcher, msgs: WatchMessage[]): boolean {
+  private sendAll(w: FanoutWatcher, msgs: readonly WatchMessage[]): boolean {
     for (let i = 0; i < msgs.length; i++) {
       if (!this.send(w, msgs[i])) {
         if (w.state !== State.Canceled) w.backlog = msgs.slice(i + 1);
@@ -327,7 +372,7 @@ export class WatchFanout<C> {
       const key = codec.key(c);
       const targets: FanoutWatcher[] = [];
       const keyed = this.byKey.get(key);
-      if (keyed !== undefined) for (const w of keyed) targets.push(w);
+      if (keyed !== undefined) for (const w of eachOf(keyed)) targets.push(w);
       for (const w of this.ranged) if (inInterval(w.iv, key)) targets.push(w);
       for (const w of targets) {
         if (!this.takes(w, rev)) continue;
@@ -340,7 +385,7 @@ export class WatchFanout<C> {
     for (const c of rev.changes) {
       const key = codec.key(c);
       const keyed = this.byKey.get(key);
-      if (keyed !== undefined) for (const w of keyed) collect(perWatcher, w, c, cache);
+      if (keyed !== undefined) for (const w of eachOf(keyed)) collect(perWatcher, w, c, cache);
       for (const w of this.ranged) if (inInterval(w.iv, key)) collect(perWatcher, w, c, cache);
     }
     for (const [w, events] of perWatcher) {
@@ -378,8 +423,8 @@ export class WatchFanout<C> {
     this.positionKnown(rev);
     this.published = rev;
     for (const w of [...this.ranged]) if (w.nextRev <= rev) this.unsync(w);
-    for (const set of [...this.byKey.values()])
-      for (const w of [...set]) if (w.nextRev <= rev) this.unsync(w);
+    for (const keyed of [...this.byKey.values()])
+      for (const w of [...eachOf(keyed)]) if (w.nextRev <= rev) this.unsync(w);
     this.releaseWaiters();
     this.demandChanged();
   }
@@ -388,7 +433,8 @@ export class WatchFanout<C> {
   private positionKnown(rev: number): void {
     if (this.published > 0) return;
     for (const w of this.ranged) if (w.nextRev === 0) w.nextRev = rev + 1;
-    for (const set of this.byKey.values()) for (const w of set) if (w.nextRev === 0) w.nextRev = rev + 1;
+    for (const keyed of this.byKey.values())
+      for (const w of eachOf(keyed)) if (w.nextRev === 0) w.nextRev = rev + 1;
     if (this.unsynced.size > 0) this.scheduleSync();
   }
 
@@ -448,7 +494,7 @@ export class WatchFanout<C> {
 
   private all(): FanoutWatcher[] {
     const all: FanoutWatcher[] = [...this.ranged, ...this.unsynced, ...this.paused];
-    for (const s of this.byKey.values()) all.push(...s);
+    for (const s of this.byKey.values()) all.push(...eachOf(s));
     return all;
   }
 
@@ -481,7 +527,7 @@ export class WatchFanout<C> {
     }
     if (w.backlog.length > 0) {
       const backlog = w.backlog;
-      w.backlog = [];
+      w.backlog = NO_BACKLOG;
       if (!this.sendAll(w, backlog)) return false;
     }
     // Until the backend knows its current revision, nobody can tell what "caught up" means.
@@ -589,7 +635,7 @@ export class WatchFanout<C> {
 }
 
 /** The event a watcher gets for a change, or null when its filters drop it. */
-function eventFor<C>(codec: ChangeCodec<C>, c: C, req: WatchRequest): WatchEvent | null {
+function eventFor<C>(codec: ChangeCodec<C>, c: C, req: WatchFlags): WatchEvent | null {
   if (codec.isDelete(c) ? req.noDelete : req.noPut) return null;
   return codec.event(c, Boolean(req.prevKv));
 }
@@ -613,7 +659,7 @@ class EventCache<C> {
 
   constructor(private readonly codec: ChangeCodec<C>) {}
 
-  event(c: C, req: WatchRequest): WatchEvent | null {
+  event(c: C, req: WatchFlags): WatchEvent | null {
     if (this.codec.isDelete(c) ? req.noDelete : req.noPut) return null;
     const cache = req.prevKv ? this.withPrev : this.plain;
     let ev = cache.get(c);

@@ -128,30 +128,54 @@ export class InstrumentedEngine implements Engine {
 
   /** Watch through the inner engine, counting the watcher until it is canceled by either side. */
   watch(req: WatchRequest, sink: WatchSink): Watcher {
-    let live = true;
-    const ended = (): void => {
-      if (!live) return;
-      live = false;
-      this.watchers--;
-    };
-    const inner = this.inner.watch(req, (m) => {
-      if (m.type === 'canceled') ended();
-      return sink(m);
-    });
+    const counted = new CountedWatcher(this, sink);
+    counted.inner = this.inner.watch(req, counted.deliver);
     // Counted only once created: a watch that fails validation throws above and was never live.
     this.watchers++;
-    return {
-      get id() {
-        return inner.id;
-      },
-      get synced() {
-        return inner.synced;
-      },
-      resume: () => inner.resume(),
-      cancel: () => {
-        inner.cancel();
-        ended();
-      },
-    };
+    return counted;
+  }
+
+  /** A counted watcher ended (canceled by the client or by the engine). */
+  watcherEnded(): void {
+    this.watchers--;
+  }
+}
+
+/** A watcher of an {@link InstrumentedEngine}: one object per watcher (no closures of its own but the sink). */
+class CountedWatcher implements Watcher {
+  inner!: Watcher;
+  private live = true;
+
+  constructor(
+    private readonly owner: InstrumentedEngine,
+    private readonly sink: WatchSink,
+  ) {}
+
+  readonly deliver: WatchSink = (m) => {
+    if (m.type === 'canceled') this.ended();
+    return this.sink(m);
+  };
+
+  get id(): number {
+    return this.inner.id;
+  }
+
+  get synced(): boolean {
+    return this.inner.synced;
+  }
+
+  resume(): void {
+    this.inner.resume();
+  }
+
+  cancel(): void {
+    this.inner.cancel();
+    this.ended();
+  }
+
+  private ended(): void {
+    if (!this.live) return;
+    this.live = false;
+    this.owner.watcherEnded();
   }
 }

@@ -19,7 +19,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { tryLock } from 'fs-native-extensions';
+import type * as fsNative from 'fs-native-extensions';
+
+/** The native lock addon, loaded by the first durable store: an in-memory sidecar never needs it. */
+function loadFsNative(): typeof fsNative {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous lazy load (see above)
+  return require('fs-native-extensions') as typeof fsNative;
+}
 
 /** The lock file's name inside the data directory. */
 export const DATA_DIR_LOCK_FILE = 'statecar.lock';
@@ -97,7 +103,7 @@ function acquire(dir: string): number {
   const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
   let locked: boolean;
   try {
-    locked = tryLock(fd);
+    locked = loadFsNative().tryLock(fd);
   } catch (err) {
     fs.closeSync(fd);
     const why = err instanceof Error ? err.message : String(err);

@@ -7,7 +7,7 @@ import { auxMapKey, splitAuxMapKey, WriteThroughAuxStore, type AuxWrite } from '
 import { EngineError } from '../errors';
 import type { Lessor } from '../mvcc/lessor';
 import type { MvccStore, RemovedVersion } from '../mvcc/mvcc-store';
-import { diskMarker, dropDiskMarker, NO_LEASE, type Rec } from '../mvcc/record';
+import { diskMarker, dropDiskMarker, NO_LEASE, type Rec, type VersionFields } from '../mvcc/record';
 import { lockDataDir, type DataDirLock } from './data-dir-lock';
 import { ValueCache } from './value-cache';
 
@@ -53,6 +53,8 @@ export class DurableLog {
   private gate: Promise<void> | undefined;
   /** The path LMDB opened (its lock file is this + `-lock`): the data file, or the copy a defragment swapped in. */
   private openedAs: string;
+  /** The store whose offloaded values this log serves (set by {@link restore}). */
+  private store: MvccStore | undefined;
 
   private constructor(
     dbs: Databases,
@@ -63,7 +65,7 @@ export class DurableLog {
     ({ root: this.root, revs: this.revs, leases: this.leases, meta: this.meta, aux: this.aux } = dbs);
     this.openedAs = file;
     this.marker = diskMarker((r) => this.loadValue(r));
-    this.cache = new ValueCache(this.marker, cacheBytes);
+    this.cache = new ValueCache(cacheBytes);
     const initial: AuxWrite[] = [];
     for (const { key, value } of this.aux.getRange()) {
       initial.push({ ...splitAuxMapKey(Buffer.from(key).toString('latin1')), value: Buffer.from(value) });
@@ -71,21 +73,31 @@ export class DurableLog {
     this.auxStore = new WriteThroughAuxStore(initial, (writes) => this.writeAux(writes));
   }
 
-  /** Load an offloaded value for a read and keep it in the cache (which may decline it). */
+  /** The value of an offloaded version read out of the store (a watch event, a snapshot, Hash). */
   private loadValue(r: Rec): string {
-    const value = this.readValue(r);
-    this.cache.admit(r, value);
+    const store = this.store;
+    if (store !== undefined && r.epoch === store.epoch && r.id >= 0) return this.loadById(store, r.id, r);
+    return this.readValue(r.modRev, r.key);
+  }
+
+  /** The value of offloaded version `id`: from the cache, or read from disk and kept in the cache (if it fits). */
+  private loadById(store: MvccStore, id: number, r?: Rec): string {
+    const hit = this.cache.get(id);
+    if (hit !== undefined) return hit;
+    const { modRev, key } = r ?? store.versionKey(id);
+    const value = this.readValue(modRev, key);
+    this.cache.admit(id, value);
     return value;
   }
 
   /** Read an offloaded value from disk. Only first changes of a key in a revision are offloaded (occurrence 0). */
-  private readValue(r: Rec): string {
-    const stored = this.revs.get(revKey(r.modRev, r.key, 0));
+  private readValue(modRev: number, key: string): string {
+    const stored = this.revs.get(revKey(modRev, key, 0));
     const value = stored?.[2];
     if (typeof value !== 'string') {
       throw new EngineError(
         'INTERNAL',
-        `etcdserver: value of revision ${r.modRev} missing from the durable store`,
+        `etcdserver: value of revision ${modRev} missing from the durable store`,
       );
     }
     return value;
@@ -99,6 +111,7 @@ export class DurableLog {
    * read, so its reads keep hitting memory while it is also written. Other writes add nothing to the cache.
    */
   offload(changes: Rec[]): void {
+    const store = this.store!;
     const seen = changes.length > 1 ? new Set<string>() : undefined;
     for (const r of changes) {
       if (seen) {
@@ -107,9 +120,10 @@ export class DurableLog {
       }
       const value = r.value;
       if (value === null || value.length === 0) continue;
-      const prev = r.prev;
-      const hot = prev !== null && prev.value !== null && prev.value.length > 0 && prev.value !== this.marker;
-      if (!hot || !this.cache.admit(r, value)) r.value = this.marker;
+      const id = store.offload(r);
+      if (id < 0) continue;
+      const prev = store.prevOf(id);
+      if (prev >= 0 && this.cache.has(prev)) this.cache.admit(id, value);
     }
   }
 
@@ -136,6 +150,13 @@ export class DurableLog {
    * revisions were dropped.
    */
   restore(store: MvccStore, lessor: Lessor, now: number): { changes: number; droppedRevisions: number } {
+    this.store = store;
+    store.attachDisk({
+      marker: this.marker,
+      load: (id) => this.loadById(store, id),
+      forget: (id) => this.cache.forget(id),
+      remap: (map) => this.cache.remap(map),
+    });
     const compactRev = this.meta.get('compactRev') ?? -1;
     for (const { key, value } of this.leases.getRange()) {
       lessor.add(BigInt(key), value, now);
@@ -159,13 +180,13 @@ export class DurableLog {
         store.restore(
           {
             key: longKey ?? key.subarray(9).toString('latin1'),
-            value: onDisk ? this.marker : val,
+            value: val,
             modRev: groupRev,
             createRev,
             version,
             lease: lease === 0 ? NO_LEASE : BigInt(lease),
           },
-          groupRev >= compactRev,
+          onDisk,
           // Positions within partly compacted revisions can no longer be counted in memory (Hash, snapshots).
           groupRev <= compactRev ? sub : 0,
         );
@@ -235,7 +256,6 @@ export class DurableLog {
   /** Persist a compaction: the compact revision and the removal of every version it dropped, in one transaction. */
   writeCompaction(rev: number, removed: RemovedVersion[]): Promise<void> {
     if (this.gate) return this.gate.then(() => this.writeCompaction(rev, removed));
-    this.cache.drop(removed.map((x) => x.rec));
     for (const { rec, occurrence } of removed) void this.revs.remove(revKey(rec.modRev, rec.key, occurrence));
     return this.flushed(this.meta.put('compactRev', rev));
   }
@@ -261,7 +281,7 @@ export class DurableLog {
    */
   writeRestoredRevision(
     rev: number,
-    changes: Array<{ rec: Omit<Rec, 'prev'>; sub: number }>,
+    changes: Array<{ rec: VersionFields; sub: number }>,
     count: number,
   ): Promise<void> {
     let last: Promise<boolean> | undefined;
@@ -424,7 +444,7 @@ type StoredChange = [number, number, string | null, number, number, number | str
 const MAX_INLINE_KEY = 1024;
 
 /** The stored form of one change at position `sub` of a revision with `count` changes. */
-function storedChange(r: Omit<Rec, 'prev'>, sub: number, count: number): StoredChange {
+function storedChange(r: VersionFields, sub: number, count: number): StoredChange {
   const stored: StoredChange = [
     sub,
     count,

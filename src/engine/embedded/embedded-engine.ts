@@ -30,12 +30,12 @@ import {
 } from '../options';
 import { Lessor, type Lease } from '../mvcc/lessor';
 import { MvccStore, type WriteBatch } from '../mvcc/mvcc-store';
-import { REC_CHANGES, type Rec } from '../mvcc/record';
+import { recChanges, type Rec } from '../mvcc/record';
 import { AutoCompactor } from '../auto-compactor';
 import { checkCompactRevision } from '../validate';
 import { WatchFanout } from '../watch-fanout';
-import type { FeedRevision, HistoryRequest, HistoryResult, WatchSource } from '../watch-feed';
-import { DurableLog } from './durable-log';
+import type { ChangeCodec, FeedRevision, HistoryRequest, HistoryResult, WatchSource } from '../watch-feed';
+import type { DurableLog } from './durable-log';
 import { AuxAlarmStore } from '../alarms';
 import { MemoryAuxStore } from '../aux-store';
 import { ENGINE_CAPABILITIES, type EngineCapabilities } from '../capabilities';
@@ -48,7 +48,10 @@ import { embeddedCapabilities } from './embedded-capabilities';
  */
 export async function createEmbeddedEngine(input: EmbeddedEngineOptionsInput = {}): Promise<Engine> {
   const opts = parseEngineOptions(embeddedEngineOptionsSchema, input, 'embedded');
-  const log = opts.dataDir ? DurableLog.open(opts.dataDir, opts.valueCacheBytes) : undefined;
+  // LMDB (its native addon and ~16 MB of buffers) is loaded only for a durable store.
+  const log = opts.dataDir
+    ? (await import('./durable-log')).DurableLog.open(opts.dataDir, opts.valueCacheBytes)
+    : undefined;
   try {
     return new EngineShell(new EmbeddedBackend(opts, log), opts);
   } catch (err) {
@@ -80,7 +83,7 @@ interface PendingCommit {
  */
 class EmbeddedBackend implements EngineBackend, WatchSource<Rec> {
   readonly backend: string;
-  readonly codec = REC_CHANGES;
+  readonly codec: ChangeCodec<Rec>;
   readonly fanout: WatchFanout<Rec>;
   private readonly lessor: Lessor;
   private readonly store: MvccStore;
@@ -103,6 +106,7 @@ class EmbeddedBackend implements EngineBackend, WatchSource<Rec> {
     this.backend = log ? 'embedded' : 'memory';
     this.lessor = new Lessor();
     this.store = new MvccStore(this.lessor);
+    this.codec = recChanges(this.store);
     if (log) log.restore(this.store, this.lessor, Date.now());
     this.visible = this.store.currentRev;
     this.fanout = new WatchFanout(this, opts);

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { toBin } from '../key-range';
-import { NO_LEASE, type Rec } from '../mvcc/record';
+import { NO_LEASE, type VersionFields } from '../mvcc/record';
 import type { SnapshotContent } from '../snapshot';
 import { DurableLog } from './durable-log';
 import { createEmbeddedEngine } from './embedded-engine';
@@ -53,7 +53,7 @@ async function writeStore(content: SnapshotContent, dir: string): Promise<Restor
   let maxRev = 1;
   try {
     const writes: Array<Promise<void>> = [];
-    let group: Array<{ rec: Omit<Rec, 'prev'>; sub: number }> = [];
+    let group: Array<{ rec: VersionFields; sub: number }> = [];
     let groupRev = 0;
     const flush = (): void => {
       if (group.length > 0) writes.push(log.writeRestoredRevision(groupRev, group, group.length));

@@ -53,7 +53,7 @@ export function selectVersions(
   const keptAt = filter.keptAt;
   const checkKept = keptAt !== undefined && store.anyLiveAt(keptAt);
   store.storedVersions(filter.upTo, (rec, sub) => {
-    if (checkKept && rec.modRev <= compact && store.liveAt(rec.key, keptAt) !== rec) return;
+    if (checkKept && rec.modRev <= compact && store.liveIdAt(rec.key, keptAt) !== rec.id) return;
     visit(rec, sub);
   });
 }

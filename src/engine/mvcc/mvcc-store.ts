@@ -14,12 +14,13 @@ import type {
   TxnResponse,
 } from '../contract';
 import { EngineError } from '../errors';
-import { interval, toBin, type KeyInterval } from '../key-range';
-import { finishRange } from '../range-finisher';
+import { fromBin, interval, toBin, type KeyInterval } from '../key-range';
+import { finishRange, type RangeRows } from '../range-finisher';
 import { passesRevisionFilters, rangeFetchLimit } from '../range-rules';
 import { checkReadRevision } from '../validate';
 import { KeyIndex } from './key-index';
-import { NO_LEASE, Rec, REC_ROWS, toKeyValue, valueOf, visibleAt } from './record';
+import { Rec, type PrevReader, type VersionFields } from './record';
+import { NO_LEASE, ON_DISK, REMOVED, TOMBSTONE, VersionTable } from './version-table';
 
 /** What the store needs from the lease keeper: existence checks and key attachment bookkeeping. */
 export interface LeaseKeys {
@@ -58,31 +59,65 @@ interface TxnPath {
 
 const EMPTY_KVS: KeyValue[] = [];
 
+/** Where a durable store's values come from once they are on disk only (see DurableLog). */
+export interface DiskValues {
+  /** The marker such versions carry when read out as a {@link Rec}. */
+  readonly marker: string;
+  /** The value of on-disk version `id` (cached, or read from disk). */
+  load(id: number): string;
+  /** Version `id` is gone (compaction): drop anything held for it. */
+  forget(id: number): void;
+  /** Version ids moved (old id → new id, -1 = gone). */
+  remap(map: Int32Array): void;
+}
+
+const EMPTY = Buffer.alloc(0);
+
 /**
  * The multi-version key index and revision log (etcd `server/mvcc`: key index + revision-keyed backend, both in
  * memory here). Synchronous and single-writer: one request is applied at a time, so a request sees its own earlier
  * changes and no reader of the store sees half of one.
  *
+ * Layout (docs/engine.md#memory-layout): keys in a packed {@link KeyIndex} (key id → newest version id), versions
+ * in a packed {@link VersionTable} whose id order is the revision log, each version linked to the key's previous
+ * one. No object is kept per key or per version.
+ *
  * Revisions: a fresh store is at revision 1; every request that changes at least one key gets the next revision.
  */
-export class MvccStore {
-  /** Key → newest version (possibly a tombstone). Ordered, for ranges. */
-  private readonly tree = new KeyIndex();
-  /** Every version still in the history window, in (revision, execution) order: the watch replay source. */
-  private log: Rec[] = [];
+export class MvccStore implements PrevReader {
+  private readonly keys = new KeyIndex();
+  private readonly v = new VersionTable();
   private live = 0;
   /** Revision of the last applied request. */
   currentRev = 1;
   /** Compaction point; -1 before any compaction (etcd's `compactMainRev`). */
   compactRev = -1;
+  /** Moves on whenever version ids are renumbered: a {@link Rec}'s `id` holds only while its epoch is current. */
+  epoch = 0;
   /**
    * Position within its revision (etcd's sub revision) of kept versions at or below the compaction point whose
-   * position is not 0: their revision's other changes are gone from {@link log}, so it can no longer be counted
-   * there. Only Hash, HashKV and snapshots read it (stored-versions.ts).
+   * position is not 0: their revision's other changes are gone, so it can no longer be counted. Only Hash, HashKV
+   * and snapshots read it (storedVersions).
    */
-  private readonly compactedSubs = new WeakMap<Rec, number>();
+  private compactedSubs = new Map<number, number>();
+  private disk: DiskValues | undefined;
+
+  /** How the range finisher reads rows, which are version ids here (valid within the one synchronous call). */
+  private readonly rows: RangeRows<number> = {
+    key: (id) => this.keys.keyOf(this.v.keyId.get(id)),
+    value: (id) => this.valueString(id) ?? '',
+    version: (id) => this.v.ver.get(id),
+    createRevision: (id) => this.v.createRev.get(id),
+    modRevision: (id) => this.v.modRev.get(id),
+    toKeyValue: (id, keysOnly) => this.kvOf(id, keysOnly),
+  };
 
   constructor(private readonly leases: LeaseKeys) {}
+
+  /** Durable mode: where values offloaded to disk are read from. */
+  attachDisk(disk: DiskValues): void {
+    this.disk = disk;
+  }
 
   /** Live keys at the newest revision. */
   get liveKeys(): number {
@@ -91,7 +126,82 @@ export class MvccStore {
 
   /** Versions held in the history window (for size estimates). */
   get historySize(): number {
-    return this.log.length;
+    return this.v.length - this.v.removed;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Version access
+
+  /** The newest version at or below `rev` in a chain starting at `id`, if live (-1 when absent then). */
+  private visibleId(id: number, rev: number): number {
+    const v = this.v;
+    while (id >= 0 && v.modRev.get(id) > rev) id = v.prev.get(id);
+    return id >= 0 && v.vLen.get(id) !== TOMBSTONE ? id : -1;
+  }
+
+  /** The newest live version of key id `kid` (-1 when it ends in a tombstone). */
+  private latestLiveOf(kid: number): number {
+    const id = kid >= 0 ? this.keys.latest.get(kid) : -1;
+    return id >= 0 && this.v.vLen.get(id) !== TOMBSTONE ? id : -1;
+  }
+
+  /** A version's value as a binary string; null for a tombstone. */
+  private valueString(id: number): string | null {
+    const len = this.v.vLen.get(id);
+    if (len >= 0) return this.v.valueStr(id);
+    if (len === ON_DISK) return this.disk!.load(id);
+    return null;
+  }
+
+  private valueBuffer(id: number): Buffer {
+    const len = this.v.vLen.get(id);
+    if (len > 0) return this.v.valueBuf(id);
+    if (len === ON_DISK) return fromBin(this.disk!.load(id));
+    return EMPTY;
+  }
+
+  /** The contract's KeyValue of a live version; `key` may be passed in to reuse the caller's buffer. */
+  private kvOf(id: number, keysOnly = false, key?: Buffer): KeyValue {
+    const v = this.v;
+    return {
+      key: key ?? this.keys.keyBuf(v.keyId.get(id)),
+      createRevision: v.createRev.get(id),
+      modRevision: v.modRev.get(id),
+      version: v.ver.get(id),
+      value: keysOnly ? EMPTY : this.valueBuffer(id),
+      lease: v.leaseOf(id),
+    };
+  }
+
+  /** A version read out as a {@link Rec} (value copied, or the disk marker). */
+  private recOf(id: number, key?: string): Rec {
+    const v = this.v;
+    const len = v.vLen.get(id);
+    const value = len >= 0 ? v.valueStr(id) : len === ON_DISK ? this.disk!.marker : null;
+    return new Rec(
+      key ?? this.keys.keyOf(v.keyId.get(id)),
+      value,
+      v.modRev.get(id),
+      v.createRev.get(id),
+      v.ver.get(id),
+      v.leaseOf(id),
+      id,
+      this.epoch,
+    );
+  }
+
+  /** The id of version `r` now: its own while its epoch holds, else found again by key, revision and position. */
+  idOf(r: Rec, occurrence = 0): number {
+    if (r.epoch === this.epoch && r.id >= 0) return r.id;
+    const kid = this.keys.find(r.key);
+    let id = kid >= 0 ? this.keys.latest.get(kid) : -1;
+    const v = this.v;
+    while (id >= 0 && v.modRev.get(id) > r.modRev) id = v.prev.get(id);
+    // Changes of one revision are adjacent in the chain, newest first: step to the wanted occurrence.
+    let n = 0;
+    for (let p = id; p >= 0 && v.modRev.get(p) === r.modRev; p = v.prev.get(p)) n++;
+    for (let k = n - 1; k > occurrence && id >= 0; k--) id = v.prev.get(id);
+    return id >= 0 && v.modRev.get(id) === r.modRev ? id : -1;
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -109,17 +219,18 @@ export class MvccStore {
     const iv = interval(toBin(req.key), req.rangeEnd && toBin(req.rangeEnd));
     // Count always covers the whole range; the versions themselves only as far as rangeFetchLimit says.
     const fetchLimit = rangeFetchLimit(req) || Infinity;
-    const recs: Rec[] = [];
+    const ids: number[] = [];
     let count = 0;
     if (iv.end === null || (iv.end !== undefined && iv.end > iv.start)) {
-      this.tree.forRange(iv.start, iv.end, (_k, latest) => {
-        const r = visibleAt(latest, rev);
-        if (r === null) return;
+      const latest = this.keys.latest;
+      this.keys.forRange(iv.start, iv.end, (kid) => {
+        const id = this.visibleId(latest.get(kid), rev);
+        if (id < 0) return;
         count++;
-        if (recs.length < fetchLimit) recs.push(r);
+        if (ids.length < fetchLimit) ids.push(id);
       });
     }
-    return finishRange(req, recs, count, headerRev, REC_ROWS);
+    return finishRange(req, ids, count, headerRev, this.rows);
   }
 
   /**
@@ -127,53 +238,63 @@ export class MvccStore {
    * of which can change a one-key result except the filters, still applied here).
    */
   private get(req: RangeRequest, rev: number, headerRev: number): RangeResponse {
-    const r = visibleAt(this.tree.get(toBin(req.key)), rev);
-    if (r === null || !passesRevisionFilters(req, r.modRev, r.createRev)) {
-      return { header: { revision: headerRev }, kvs: EMPTY_KVS, more: false, count: r === null ? 0 : 1 };
+    const kid = this.keys.findBytes(req.key);
+    const id = kid < 0 ? -1 : this.visibleId(this.keys.latest.get(kid), rev);
+    if (id < 0 || !passesRevisionFilters(req, this.v.modRev.get(id), this.v.createRev.get(id))) {
+      return { header: { revision: headerRev }, kvs: EMPTY_KVS, more: false, count: id < 0 ? 0 : 1 };
     }
     const key = Buffer.isBuffer(req.key) ? req.key : undefined;
-    const kvs = req.countOnly ? EMPTY_KVS : [toKeyValue(r, req.keysOnly === true, key)];
+    const kvs = req.countOnly ? EMPTY_KVS : [this.kvOf(id, req.keysOnly === true, key)];
     return { header: { revision: headerRev }, kvs, more: false, count: 1 };
   }
 
-  /** Live versions in an interval at the newest revision, in key order. */
-  private liveIn(iv: KeyInterval): Rec[] {
-    const out: Rec[] = [];
+  /** Ids of the live versions in an interval at the newest revision, in key order. */
+  private liveIn(iv: KeyInterval): number[] {
+    const out: number[] = [];
     if (iv.end === undefined) {
-      const r = this.tree.get(iv.start);
-      if (r !== undefined && r.value !== null) out.push(r);
+      const id = this.latestLiveOf(this.keys.find(iv.start));
+      if (id >= 0) out.push(id);
       return out;
     }
     if (iv.end !== null && iv.end <= iv.start) return out;
-    this.tree.forRange(iv.start, iv.end, (_k, r) => {
-      if (r.value !== null) out.push(r);
+    const latest = this.keys.latest;
+    const vLen = this.v.vLen;
+    this.keys.forRange(iv.start, iv.end, (kid) => {
+      const id = latest.get(kid);
+      if (id >= 0 && vLen.get(id) !== TOMBSTONE) out.push(id);
     });
     return out;
   }
 
-  /** The newest live version of a key (binary string), if any. */
-  latestLive(key: string): Rec | null {
-    const r = this.tree.get(key);
-    return r !== undefined && r.value !== null ? r : null;
+  /** The live version of a key (binary string) at `rev`, read out, or null. */
+  liveRecAt(key: string, rev: number): Rec | null {
+    const id = this.liveIdAt(key, rev);
+    return id < 0 ? null : this.recOf(id, key);
   }
 
-  /**
-   * Versions in the history window with revision in [from, to], in order. Stops early when `visit` returns false.
-   * Returns the revision of the last version visited (0 if none).
-   */
+  /** The id of the live version of a key (binary string) at `rev`, or -1. Valid until the next write. */
+  liveIdAt(key: string, rev: number): number {
+    const kid = this.keys.find(key);
+    return kid < 0 ? -1 : this.visibleId(this.keys.latest.get(kid), rev);
+  }
+
+  /** The key and revision of version `id` (where its value is on disk). */
+  versionKey(id: number): { modRev: number; key: string } {
+    return { modRev: this.v.modRev.get(id), key: this.keys.keyOf(this.v.keyId.get(id)) };
+  }
+
+  /** The previous version of the key of version `id`, or -1 (for the durable cache's hot-key rule). */
+  prevOf(id: number): number {
+    return this.v.prev.get(id);
+  }
+
+  /** Versions in the history window with revision in [from, to], in order, until `visit` returns false. */
   history(from: number, to: number, visit: (r: Rec) => boolean): void {
-    const log = this.log;
-    let lo = 0;
-    let hi = log.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (log[mid].modRev < from) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let i = lo; i < log.length; i++) {
-      const r = log[i];
-      if (r.modRev > to) return;
-      if (!visit(r)) return;
+    const v = this.v;
+    for (let id = v.firstAtOrAfter(from); id < v.length; id++) {
+      if (v.vLen.get(id) === REMOVED) continue;
+      if (v.modRev.get(id) > to) return;
+      if (!visit(this.recOf(id))) return;
     }
   }
 
@@ -187,14 +308,12 @@ export class MvccStore {
 
   /** Finish a write request: the revision advances only if something changed. */
   end(w: WriteBatch): void {
-    if (w.changes.length === 0) return;
-    this.currentRev = w.rev;
-    for (const r of w.changes) this.log.push(r);
+    if (w.changes.length > 0) this.currentRev = w.rev;
   }
 
   /** Pre-apply checks of a put (etcd `checkRequestPut`): ignore_* need the key, a lease must exist. */
   checkPut(req: PutRequest): void {
-    if ((req.ignoreValue || req.ignoreLease) && this.latestLive(toBin(req.key)) === null) {
+    if ((req.ignoreValue || req.ignoreLease) && this.latestLiveOf(this.keys.find(toBin(req.key))) < 0) {
       throw new EngineError('KEY_NOT_FOUND');
     }
     if (req.lease !== undefined && req.lease !== NO_LEASE && !this.leases.exists(req.lease)) {
@@ -205,54 +324,56 @@ export class MvccStore {
   /** Apply a put (already checked). */
   put(w: WriteBatch, req: PutRequest): PutResponse {
     const key = toBin(req.key);
-    const cur = this.tree.get(key) ?? null;
-    const live = cur !== null && cur.value !== null ? cur : null;
-    const value = req.ignoreValue && live ? valueOf(live)! : req.value ? toBin(req.value) : '';
-    const lease = req.ignoreLease && live ? live.lease : (req.lease ?? NO_LEASE);
-    const rec = new Rec(
-      key,
-      value,
-      w.rev,
-      live ? live.createRev : w.rev,
-      live ? live.version + 1 : 1,
-      lease === 0n ? NO_LEASE : lease,
-      cur,
-    );
-    this.tree.set(key, rec);
-    w.changes.push(rec);
-    if (live === null) this.live++;
-    if (live !== null && live.lease !== NO_LEASE && live.lease !== lease) this.leases.detach(live.lease, key);
-    if (rec.lease !== NO_LEASE && (live === null || live.lease !== lease)) this.leases.attach(rec.lease, key);
+    const v = this.v;
+    let kid = this.keys.find(key);
+    const cur = kid >= 0 ? this.keys.latest.get(kid) : -1;
+    const live = cur >= 0 && v.vLen.get(cur) !== TOMBSTONE ? cur : -1;
+    const value = req.ignoreValue && live >= 0 ? this.valueString(live)! : req.value ? toBin(req.value) : '';
+    const liveLease = live >= 0 ? v.leaseOf(live) : NO_LEASE;
+    const reqLease = req.ignoreLease && live >= 0 ? liveLease : (req.lease ?? NO_LEASE);
+    const lease = reqLease === 0n ? NO_LEASE : reqLease;
     const res: PutResponse = { header: { revision: w.rev } };
-    if (req.prevKv && live !== null) res.prevKv = toKeyValue(live);
+    if (req.prevKv && live >= 0) res.prevKv = this.kvOf(live);
+    if (kid < 0) kid = this.keys.add(key);
+    const createRev = live >= 0 ? v.createRev.get(live) : w.rev;
+    const version = live >= 0 ? v.ver.get(live) + 1 : 1;
+    const id = v.add(kid, cur, w.rev, createRev, version, lease, value);
+    this.keys.latest.set(kid, id);
+    w.changes.push(new Rec(key, value, w.rev, createRev, version, lease, id, this.epoch));
+    if (live < 0) this.live++;
+    if (live >= 0 && liveLease !== NO_LEASE && liveLease !== lease) this.leases.detach(liveLease, key);
+    if (lease !== NO_LEASE && (live < 0 || liveLease !== lease)) this.leases.attach(lease, key);
     return res;
   }
 
-  /** Delete one live key (for lease revocation). */
-  deleteKey(w: WriteBatch, key: string): Rec | null {
-    const cur = this.tree.get(key);
-    if (cur === undefined || cur.value === null) return null;
-    this.tombstone(w, cur);
-    return cur;
+  /** Delete one live key (for lease revocation); false when it is not live. */
+  deleteKey(w: WriteBatch, key: string): boolean {
+    const id = this.latestLiveOf(this.keys.find(key));
+    if (id < 0) return false;
+    this.tombstone(w, id, key);
+    return true;
   }
 
-  private tombstone(w: WriteBatch, cur: Rec): void {
-    const tomb = new Rec(cur.key, null, w.rev, 0, 0, NO_LEASE, cur);
-    this.tree.set(cur.key, tomb);
-    w.changes.push(tomb);
+  private tombstone(w: WriteBatch, cur: number, key: string): void {
+    const kid = this.v.keyId.get(cur);
+    const id = this.v.add(kid, cur, w.rev, 0, 0, NO_LEASE, null);
+    this.keys.latest.set(kid, id);
+    w.changes.push(new Rec(key, null, w.rev, 0, 0, NO_LEASE, id, this.epoch));
     this.live--;
-    if (cur.lease !== NO_LEASE) this.leases.detach(cur.lease, cur.key);
+    const lease = this.v.leaseOf(cur);
+    if (lease !== NO_LEASE) this.leases.detach(lease, key);
   }
 
   /** Apply a delete-range: every live key in the range, in key order, at one revision. */
   deleteRange(w: WriteBatch, req: DeleteRangeRequest, preRev: number): DeleteRangeResponse {
     const iv = interval(toBin(req.key), req.rangeEnd && toBin(req.rangeEnd));
     const victims = this.liveIn(iv);
-    for (const r of victims) this.tombstone(w, r);
+    const prevKvs = req.prevKv ? victims.map((id) => this.kvOf(id)) : EMPTY_KVS;
+    for (const id of victims) this.tombstone(w, id, this.keys.keyOf(this.v.keyId.get(id)));
     return {
       header: { revision: w.changes.length > 0 ? w.rev : preRev },
       deleted: victims.length,
-      prevKvs: req.prevKv ? victims.map((r) => toKeyValue(r)) : EMPTY_KVS,
+      prevKvs,
     };
   }
 
@@ -290,10 +411,34 @@ export class MvccStore {
   /** etcd `applyCompare`: a range with no keys compares a zero KeyValue, except VALUE which always fails. */
   private compare(c: Compare): boolean {
     const iv = interval(toBin(c.key), c.rangeEnd && toBin(c.rangeEnd));
-    const recs = this.liveIn(iv);
-    if (recs.length === 0) return c.target === 'VALUE' ? false : compareOne(c, null);
-    for (const r of recs) if (!compareOne(c, r)) return false;
+    const ids = this.liveIn(iv);
+    if (ids.length === 0) return c.target === 'VALUE' ? false : this.compareOne(c, -1);
+    for (const id of ids) if (!this.compareOne(c, id)) return false;
     return true;
+  }
+
+  /** etcd `compareKV`: `stored <result> given`; id -1 is the zero KeyValue. */
+  private compareOne(c: Compare, id: number): boolean {
+    const v = this.v;
+    let res: number;
+    switch (c.target) {
+      case 'VALUE':
+        res = cmp(id >= 0 ? (this.valueString(id) ?? '') : '', c.value ? toBin(c.value) : '');
+        break;
+      case 'VERSION':
+        res = cmp(id >= 0 ? v.ver.get(id) : 0, c.version ?? 0);
+        break;
+      case 'CREATE':
+        res = cmp(id >= 0 ? v.createRev.get(id) : 0, c.createRevision ?? 0);
+        break;
+      case 'MOD':
+        res = cmp(id >= 0 ? v.modRev.get(id) : 0, c.modRevision ?? 0);
+        break;
+      case 'LEASE':
+        res = cmp(id >= 0 ? v.leaseOf(id) : NO_LEASE, c.lease ?? NO_LEASE);
+        break;
+    }
+    return compareResult(c, res);
   }
 
   /** Execute a planned txn path in order; later ops see earlier writes. */
@@ -318,113 +463,142 @@ export class MvccStore {
   }
 
   // -------------------------------------------------------------------------------------------------------------
+  // Durable values
+
+  /**
+   * Version `r` (first change of its key in its revision) is durable: keep its value on disk only. Returns its id
+   * (-1 if compaction already removed it).
+   */
+  offload(r: Rec): number {
+    const id = this.idOf(r, 0);
+    if (id >= 0) this.v.offload(id);
+    return id;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
   // Compaction
+
+  /** First id of the history window (versions at or above the compaction point). */
+  private windowStart(): number {
+    return this.compactRev < 0 ? 0 : this.v.firstAtOrAfter(this.compactRev);
+  }
 
   /**
    * Drop history at or below `rev` (etcd key_index `compact`): per key, every version older than the newest one at
    * or below `rev`, and that one too when it is a tombstone. Only keys written since the previous compaction can
-   * hold such versions, so the work is proportional to the writes since then, not to the key count.
+   * hold such versions, so the work is proportional to the writes since then, not to the key count; the removed
+   * versions' slots are reclaimed in place once they are a quarter of the table.
    */
   compact(rev: number): CompactionResult {
     const removed: RemovedVersion[] = [];
-    const log = this.log;
-    let j = 0;
-    while (j < log.length && log[j].modRev <= rev) j++;
-    const subs = this.subsOf(j);
-    const seen = new Set<string>();
-    for (let i = 0; i < j; i++) {
-      const key = log[i].key;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      this.compactKey(key, rev, removed);
+    const v = this.v;
+    const from = this.windowStart();
+    const to = v.firstAtOrAfter(rev + 1);
+    const subs = this.subsOf(from, to);
+    const seen = new Set<number>();
+    for (let id = from; id < to; id++) {
+      if (v.vLen.get(id) === REMOVED) continue;
+      const kid = v.keyId.get(id);
+      if (seen.has(kid)) continue;
+      seen.add(kid);
+      this.compactKey(kid, rev, removed);
     }
-    // Keep versions at exactly `rev` (a watch may start at the compaction revision), but none that were removed
-    // (a tombstone at `rev`, or a put superseded within revision `rev`).
-    const gone = new Set<Rec>();
-    for (const x of removed) if (x.rec.modRev === rev) gone.add(x.rec);
-    const dropped = new Set<Rec>(removed.map((x) => x.rec));
-    for (let i = 0; i < j; i++)
-      if (subs[i] > 0 && !dropped.has(log[i])) this.compactedSubs.set(log[i], subs[i]);
-    const keep: Rec[] = [];
-    for (let i = 0; i < j; i++) {
-      const r = log[i];
-      if (r.modRev === rev && !gone.has(r)) keep.push(r);
+    // Versions kept at or below `rev` keep their position within their revision for Hash and snapshots.
+    for (let id = from; id < to; id++) {
+      if (v.vLen.get(id) !== REMOVED && subs[id - from] > 0) this.compactedSubs.set(id, subs[id - from]);
     }
-    this.log = keep.length > 0 || j > 0 ? keep.concat(log.slice(j)) : log;
     this.compactRev = rev;
+    if (v.wantsRenumber()) this.renumber();
     return { removed };
   }
 
-  private compactKey(key: string, rev: number, removed: RemovedVersion[]): void {
-    const latest = this.tree.get(key);
-    if (latest === undefined) return;
-    let newer: Rec | null = null;
-    let r: Rec | null = latest;
-    while (r !== null && r.modRev > rev) {
+  private compactKey(kid: number, rev: number, removed: RemovedVersion[]): void {
+    const v = this.v;
+    const latest = this.keys.latest.get(kid);
+    if (latest < 0) return;
+    let newer = -1;
+    let r = latest;
+    while (r >= 0 && v.modRev.get(r) > rev) {
       newer = r;
-      r = r.prev;
+      r = v.prev.get(r);
     }
-    if (r === null) return;
+    if (r < 0) return;
     // The chain from r down, newest first; changes of one revision are adjacent, the oldest is occurrence 0.
-    const chain: Rec[] = [];
-    for (let v: Rec | null = r; v !== null; v = v.prev) chain.push(v);
+    const chain: number[] = [];
+    for (let x = r; x >= 0; x = v.prev.get(x)) chain.push(x);
     const occurrence = new Array<number>(chain.length);
     for (let i = chain.length - 1; i >= 0; i--) {
       occurrence[i] =
-        i < chain.length - 1 && chain[i + 1].modRev === chain[i].modRev ? occurrence[i + 1] + 1 : 0;
+        i < chain.length - 1 && v.modRev.get(chain[i + 1]) === v.modRev.get(chain[i])
+          ? occurrence[i + 1] + 1
+          : 0;
     }
-    for (let i = 1; i < chain.length; i++) removed.push({ rec: chain[i], occurrence: occurrence[i] });
-    r.prev = null;
-    if (r.value === null) {
-      removed.push({ rec: r, occurrence: occurrence[0] });
-      if (newer === null) this.tree.delete(key);
-      else newer.prev = null;
+    const key = this.keys.keyOf(kid);
+    for (let i = 1; i < chain.length; i++) this.removeVersion(chain[i], key, occurrence[i], removed);
+    v.prev.set(r, -1);
+    if (v.vLen.get(r) === TOMBSTONE) {
+      this.removeVersion(r, key, occurrence[0], removed);
+      if (newer < 0) this.keys.remove(kid);
+      else v.prev.set(newer, -1);
     }
   }
 
-  /** Sub revisions of the first `n` log entries (entries at the compaction point keep their recorded one). */
-  private subsOf(n: number): number[] {
-    const subs = new Array<number>(n);
-    let groupStart = 0;
-    for (let i = 0; i < n; i++) {
-      const r = this.log[i];
-      if (i > 0 && this.log[i - 1].modRev !== r.modRev) groupStart = i;
-      subs[i] = r.modRev <= this.compactRev ? (this.compactedSubs.get(r) ?? 0) : i - groupStart;
+  private removeVersion(id: number, key: string, occurrence: number, removed: RemovedVersion[]): void {
+    // Only the key and revision are read from it (to delete the same version from disk).
+    removed.push({ rec: new Rec(key, null, this.v.modRev.get(id), 0, 0, NO_LEASE), occurrence });
+    this.disk?.forget(id);
+    this.compactedSubs.delete(id);
+    this.v.remove(id);
+  }
+
+  /** Squeeze removed versions out of the table and move every reference to version ids. */
+  private renumber(): void {
+    const map = this.v.renumber();
+    const latest = this.keys.latest;
+    for (let kid = 0; kid < latest.capacity; kid++)
+      if (latest.get(kid) >= 0) latest.set(kid, map[latest.get(kid)]);
+    const subs = new Map<number, number>();
+    for (const [id, sub] of this.compactedSubs) if (map[id] >= 0) subs.set(map[id], sub);
+    this.compactedSubs = subs;
+    this.disk?.remap(map);
+    this.epoch++;
+  }
+
+  /** Sub revisions of ids `[from, to)` (versions at or below the compaction point keep their recorded one). */
+  private subsOf(from: number, to: number): Int32Array {
+    const v = this.v;
+    const subs = new Int32Array(Math.max(0, to - from));
+    let groupRev = -1;
+    let pos = 0;
+    for (let id = from; id < to; id++) {
+      if (v.vLen.get(id) === REMOVED) continue;
+      const rev = v.modRev.get(id);
+      if (rev !== groupRev) {
+        groupRev = rev;
+        pos = 0;
+      }
+      subs[id - from] = rev <= this.compactRev ? (this.compactedSubs.get(id) ?? 0) : pos;
+      pos++;
     }
     return subs;
   }
 
   /**
    * Every stored version up to revision `upTo` in etcd's (revision, sub revision) order, with its sub revision:
-   * what etcd's `key` bucket holds. Kept versions below the compaction point come first (one per key, found at the
-   * end of each key's chain), then the history window.
+   * what etcd's `key` bucket holds. Id order is that order.
    */
   storedVersions(upTo: number, visit: (rec: Rec, sub: number) => void): void {
-    const old: Array<{ rec: Rec; sub: number }> = [];
-    this.tree.forRange('', null, (_k, latest) => {
-      let r = latest;
-      while (r.prev !== null) r = r.prev;
-      if (r.modRev < this.compactRev && r.modRev <= upTo)
-        old.push({ rec: r, sub: this.compactedSubs.get(r) ?? 0 });
-    });
-    old.sort((a, b) => a.rec.modRev - b.rec.modRev || a.sub - b.sub);
-    for (const o of old) visit(o.rec, o.sub);
-    let end = 0;
-    while (end < this.log.length && this.log[end].modRev <= upTo) end++;
-    const subs = this.subsOf(end);
-    for (let i = 0; i < end; i++) visit(this.log[i], subs[i]);
-  }
-
-  /** The newest live version of a key (binary string) at or below `rev`, or null. */
-  liveAt(key: string, rev: number): Rec | null {
-    return visibleAt(this.tree.get(key), rev);
+    const end = this.v.firstAtOrAfter(upTo + 1);
+    const subs = this.subsOf(0, end);
+    for (let id = 0; id < end; id++) if (this.v.vLen.get(id) !== REMOVED) visit(this.recOf(id), subs[id]);
   }
 
   /** Whether any key is live at `rev`. */
   anyLiveAt(rev: number): boolean {
     let found = false;
-    this.tree.forRange('', null, (_k, latest) => {
-      if (!found && visibleAt(latest, rev) !== null) found = true;
+    const latest = this.keys.latest;
+    this.keys.forRange('', null, (kid) => {
+      if (!found && this.visibleId(latest.get(kid), rev) >= 0) found = true;
     });
     return found;
   }
@@ -433,22 +607,25 @@ export class MvccStore {
   // Restore
 
   /**
-   * Re-insert a version read back from disk (in revision order); `inWindow` = still in the watch history. `sub` is
-   * its position in its revision, given for versions at or below the compaction point (see compactedSubs).
+   * Re-insert a version read back from disk, in revision order; `onDisk` = its value stays on disk. `sub` is its
+   * position in its revision, given for versions at or below the compaction point (see compactedSubs).
    */
-  restore(rec: Omit<Rec, 'prev'>, inWindow: boolean, sub = 0): Rec {
-    const cur = this.tree.get(rec.key) ?? null;
-    const r = new Rec(rec.key, rec.value, rec.modRev, rec.createRev, rec.version, rec.lease, cur);
-    if (sub > 0) this.compactedSubs.set(r, sub);
-    this.tree.set(rec.key, r);
-    const wasLive = cur !== null && cur.value !== null;
-    if (r.value !== null && !wasLive) this.live++;
-    if (r.value === null && wasLive) this.live--;
-    if (wasLive && cur.lease !== NO_LEASE) this.leases.detach(cur.lease, cur.key);
-    if (r.value !== null && r.lease !== NO_LEASE) this.leases.attach(r.lease, r.key);
-    if (inWindow) this.log.push(r);
-    if (r.modRev > this.currentRev) this.currentRev = r.modRev;
-    return r;
+  restore(rec: VersionFields, onDisk: boolean, sub = 0): void {
+    let kid = this.keys.find(rec.key);
+    if (kid < 0) kid = this.keys.add(rec.key);
+    const cur = this.keys.latest.get(kid);
+    const v = this.v;
+    const id = v.add(kid, cur, rec.modRev, rec.createRev, rec.version, rec.lease, rec.value, onDisk);
+    if (sub > 0) this.compactedSubs.set(id, sub);
+    this.keys.latest.set(kid, id);
+    const wasLive = cur >= 0 && v.vLen.get(cur) !== TOMBSTONE;
+    const isLive = rec.value !== null;
+    if (isLive && !wasLive) this.live++;
+    if (!isLive && wasLive) this.live--;
+    const curLease = wasLive ? v.leaseOf(cur) : NO_LEASE;
+    if (curLease !== NO_LEASE) this.leases.detach(curLease, rec.key);
+    if (isLive && rec.lease !== NO_LEASE) this.leases.attach(rec.lease, rec.key);
+    if (rec.modRev > this.currentRev) this.currentRev = rec.modRev;
   }
 }
 
@@ -456,26 +633,7 @@ function cmp<T>(a: T, b: T): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** etcd `compareKV`: `stored <result> given`; a null record is the zero KeyValue. */
-function compareOne(c: Compare, r: Rec | null): boolean {
-  let res: number;
-  switch (c.target) {
-    case 'VALUE':
-      res = cmp((r && valueOf(r)) ?? '', c.value ? toBin(c.value) : '');
-      break;
-    case 'VERSION':
-      res = cmp(r?.version ?? 0, c.version ?? 0);
-      break;
-    case 'CREATE':
-      res = cmp(r?.createRev ?? 0, c.createRevision ?? 0);
-      break;
-    case 'MOD':
-      res = cmp(r?.modRev ?? 0, c.modRevision ?? 0);
-      break;
-    case 'LEASE':
-      res = cmp(r?.lease ?? NO_LEASE, c.lease ?? NO_LEASE);
-      break;
-  }
+function compareResult(c: Compare, res: number): boolean {
   switch (c.result) {
     case 'EQUAL':
       return res === 0;

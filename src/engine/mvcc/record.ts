@@ -1,34 +1,39 @@
 import type { KeyValue, LeaseId, WatchEvent } from '../contract';
 import { fromBin } from '../key-range';
-import type { RangeRows } from '../range-finisher';
 import type { ChangeCodec } from '../watch-feed';
+import { NO_LEASE } from './version-table';
 
-/** Shared "no lease" value, so unleased records do not each carry a BigInt. */
-export const NO_LEASE: LeaseId = 0n;
+export { NO_LEASE } from './version-table';
 
 const EMPTY = Buffer.alloc(0);
 
 /**
- * One version of one key: a put, or a tombstone (`value === null`) that ends a generation.
+ * One version of one key read out of the packed store (`version-table.ts`): a put, or a tombstone
+ * (`value === null`) that ends a generation. The store keeps no objects per version; a Rec is made for what leaves
+ * it as a unit — a write's changes (watch fan-out, the durable log), watch replay, snapshots — and holds copies, so
+ * it stays valid whatever the store does afterwards.
  *
- * A key's versions form a chain from the newest back through `prev` (across generations, tombstones included)
- * until compaction cuts it. Keys and values are binary strings (see `key-range.ts`): at a million keys, a string
- * costs far less memory than a Buffer object. Kept deliberately small: it is the per-key memory cost.
+ * Keys and values are binary strings (see `key-range.ts`). `value` may be a durable store's on-disk marker (see
+ * {@link diskMarker}): read the content with {@link valueOf}, test for a tombstone with `value === null`.
  *
- * `value` may be an on-disk marker (see {@link diskMarker}) once a durable store has the value on disk: read the
- * content with {@link valueOf}, test for a tombstone with `value === null`.
+ * `id` is the version's id in the store while the store's `epoch` is still `epoch` (compaction renumbers ids and
+ * moves the epoch on): it lets the store find the version again without a lookup.
  */
 export class Rec {
   constructor(
     readonly key: string,
-    public value: string | null,
+    readonly value: string | null,
     readonly modRev: number,
     readonly createRev: number,
     readonly version: number,
     readonly lease: LeaseId,
-    public prev: Rec | null,
+    readonly id: number = -1,
+    readonly epoch: number = -1,
   ) {}
 }
+
+/** The fields of a version, as read back from disk or from a snapshot. */
+export type VersionFields = Pick<Rec, 'key' | 'value' | 'modRev' | 'createRev' | 'version' | 'lease'>;
 
 /** Loads the value of a version whose content lives on disk. */
 export type ValueLoader = (r: Rec) => string;
@@ -52,25 +57,18 @@ export function dropDiskMarker(marker: string): void {
   loaders.delete(marker);
 }
 
-/** The content of a live version (null for a tombstone), loading it from disk when it was offloaded. */
+/** The content of a version (null for a tombstone), loading it from disk when it was offloaded. */
 export function valueOf(r: Rec): string | null {
   const v = r.value;
   if (v === null || v.length === 0 || v.charCodeAt(0) !== 0x100) return v;
   return loaders.get(v)!(r);
 }
 
-/** The newest live version at or below `rev` in a key's chain, or null when the key is absent then. */
-export function visibleAt(latest: Rec | null | undefined, rev: number): Rec | null {
-  let r = latest ?? null;
-  while (r !== null && r.modRev > rev) r = r.prev;
-  return r !== null && r.value !== null ? r : null;
-}
-
-/** The contract's KeyValue for a live record. `key` may be passed in to reuse the caller's buffer. */
-export function toKeyValue(r: Rec, keysOnly = false, key?: Buffer): KeyValue {
+/** The contract's KeyValue for a live record. */
+export function toKeyValue(r: Rec, keysOnly = false): KeyValue {
   const value = keysOnly ? null : valueOf(r);
   return {
-    key: key ?? fromBin(r.key),
+    key: fromBin(r.key),
     createRevision: r.createRev,
     modRevision: r.modRev,
     version: r.version,
@@ -91,33 +89,30 @@ export function tombstoneKeyValue(r: Rec): KeyValue {
   };
 }
 
-/** How the range finisher reads versions (keys and values as binary strings, which compare byte-wise). */
-export const REC_ROWS: RangeRows<Rec> = {
-  key: (r) => r.key,
-  value: (r) => valueOf(r) ?? '',
-  version: (r) => r.version,
-  createRevision: (r) => r.createRev,
-  modRevision: (r) => r.modRev,
-  toKeyValue: (r, keysOnly) => toKeyValue(r, keysOnly),
-};
+/** What the watch codec needs of the store: the key's state just before a change, for prev_kv. */
+export interface PrevReader {
+  /** The key's live version at `rev`, or null (absent, or compacted away). */
+  liveRecAt(key: string, rev: number): Rec | null;
+}
 
 /** How the watch fan-out reads versions: each one is a change (a put, or a tombstone for a delete). */
-export const REC_CHANGES: ChangeCodec<Rec> = {
-  key: (r) => r.key,
-  isDelete: (r) => r.value === null,
-  event(r, withPrevKv) {
-    const isDelete = r.value === null;
-    const ev: WatchEvent = {
-      type: isDelete ? 'DELETE' : 'PUT',
-      kv: isDelete ? tombstoneKeyValue(r) : toKeyValue(r),
-    };
-    // prev_kv: the key at mod_revision - 1 (etcd reads exactly that), unless this put created it or history was
-    // compacted. The previous version may be from this same revision (a put then a from-key delete in one txn).
-    if (withPrevKv && (isDelete || r.createRev !== r.modRev)) {
-      let p = r.prev;
-      while (p !== null && p.modRev >= r.modRev) p = p.prev;
-      if (p !== null && p.value !== null) ev.prevKv = toKeyValue(p);
-    }
-    return ev;
-  },
-};
+export function recChanges(store: PrevReader): ChangeCodec<Rec> {
+  return {
+    key: (r) => r.key,
+    isDelete: (r) => r.value === null,
+    event(r, withPrevKv) {
+      const isDelete = r.value === null;
+      const ev: WatchEvent = {
+        type: isDelete ? 'DELETE' : 'PUT',
+        kv: isDelete ? tombstoneKeyValue(r) : toKeyValue(r),
+      };
+      // prev_kv: the key at mod_revision - 1 (etcd reads exactly that), unless this put created it or history was
+      // compacted. Earlier changes of the same key in the same revision are not it (a put then a from-key delete).
+      if (withPrevKv && (isDelete || r.createRev !== r.modRev)) {
+        const p = store.liveRecAt(r.key, r.modRev - 1);
+        if (p !== null) ev.prevKv = toKeyValue(p);
+      }
+      return ev;
+    },
+  };
+}

@@ -4,11 +4,16 @@
  * `authUsers`, `authRoles`) in etcd's own encoding, so it is durable, survives restarts, never bumps the KV revision
  * and travels in snapshots. Mutations run one at a time and show only once durable. docs/etcd-auth.md.
  */
-import bcrypt from 'bcryptjs';
+import type bcryptjs from 'bcryptjs';
 import type { AuxStore, AuxWrite } from '../../../engine/aux-store';
 import { FieldWriter, readFields } from '../../../engine/etcd-format/proto-fields';
 import { EtcdApiError } from './api-errors';
 import { RangePermissions } from './range-permissions';
+
+/** bcryptjs, loaded on the first password check or hash: a sidecar without etcd auth users never needs it. */
+async function loadBcrypt(): Promise<typeof bcryptjs> {
+  return (await import('bcryptjs')).default;
+}
 
 export type PermType = 'READ' | 'WRITE' | 'READWRITE';
 
@@ -213,6 +218,7 @@ export class AuthStore {
     const u = this.users.get(name);
     if (!u) throw new EtcdApiError('AUTH_FAILED');
     if (u.noPassword) throw new EtcdApiError('NO_PASSWORD_USER');
+    const bcrypt = await loadBcrypt();
     const ok = await bcrypt.compare(password, u.password.toString('latin1')).catch(() => false);
     if (!ok) throw new EtcdApiError('AUTH_FAILED');
   }
@@ -245,7 +251,7 @@ export class AuthStore {
   private async hash(password: string): Promise<Buffer> {
     // Go's bcrypt writes `$2a$`; bcryptjs computes the same hash under `$2b$` (they differ only for passwords over
     // 255 bytes, which both truncate alike), so the prefix is written as etcd's for stored records to match.
-    const h = await bcrypt.hash(password, this.cost);
+    const h = await (await loadBcrypt()).hash(password, this.cost);
     return Buffer.from(h.replace(/^\$2b\$/, '$2a$'), 'latin1');
   }
 

@@ -8,7 +8,7 @@
  */
 import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
-import jwt from 'jsonwebtoken';
+import type jwt from 'jsonwebtoken';
 import { EtcdApiError } from './api-errors';
 import type { Identity } from './auth-store';
 
@@ -71,8 +71,19 @@ export class SimpleTokens implements TokenProvider {
   }
 }
 
+/**
+ * jsonwebtoken, loaded when the first JWT provider is built: most sidecars use simple tokens or no auth at all, and
+ * the library costs ~10 MB of RSS in a process at rest.
+ */
+function loadJwt(): typeof jwt {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous lazy load (see above)
+  return require('jsonwebtoken') as typeof jwt;
+}
+
 /** etcd's JWT tokens. */
 export class JwtTokens implements TokenProvider {
+  private readonly jwt = loadJwt();
+
   constructor(
     private readonly algorithm: jwt.Algorithm,
     private readonly signKey: Buffer | undefined,
@@ -83,7 +94,7 @@ export class JwtTokens implements TokenProvider {
   assign(user: string, revision: number): string {
     if (!this.signKey) throw new EtcdApiError('VERIFY_ONLY_KEY');
     const exp = Math.floor(Date.now() / 1000) + this.ttlSeconds;
-    return jwt.sign({ username: user, revision, exp }, this.signKey, {
+    return this.jwt.sign({ username: user, revision, exp }, this.signKey, {
       algorithm: this.algorithm,
       noTimestamp: true,
     });
@@ -91,7 +102,7 @@ export class JwtTokens implements TokenProvider {
 
   identify(token: string): Identity | undefined {
     try {
-      const claims = jwt.verify(token, this.verifyKey, { algorithms: [this.algorithm] });
+      const claims = this.jwt.verify(token, this.verifyKey, { algorithms: [this.algorithm] });
       if (typeof claims !== 'object' || typeof claims.username !== 'string') return undefined;
       const revision = Number(claims.revision);
       return { user: claims.username, revision: Number.isSafeInteger(revision) ? revision : 0 };

@@ -34,7 +34,8 @@ interface Entry {
   id: number;
   watcher?: Watcher;
   announced: boolean;
-  pending: object[];
+  /** Messages held back until `created` is out (none for most watchers: no array until the first). */
+  pending: object[] | undefined;
   paused: boolean;
 }
 
@@ -102,7 +103,7 @@ export class WatchStream {
       progressNotify: !!c.progress_notify,
       fragment: !!c.fragment,
     };
-    const entry: Entry = { id: requestedId, announced: false, pending: [], paused: false };
+    const entry: Entry = { id: requestedId, announced: false, pending: undefined, paused: false };
     try {
       entry.watcher = this.engine.watch(request, (m) => this.deliver(entry, m));
     } catch (err) {
@@ -121,8 +122,8 @@ export class WatchStream {
     this.write({ header: this.header.full(rev), watch_id: int64(id), created: true });
     entry.announced = true;
     const pending = entry.pending;
-    entry.pending = [];
-    for (const msg of pending) this.write(msg);
+    entry.pending = undefined;
+    if (pending) for (const msg of pending) this.write(msg);
     if (entry.paused) this.resume(entry);
   }
 
@@ -205,7 +206,7 @@ export class WatchStream {
         break;
     }
     if (!entry.announced) {
-      entry.pending.push(msg);
+      (entry.pending ??= []).push(msg);
       if (entry.pending.length >= MAX_PENDING_BEFORE_CREATED) {
         entry.paused = true;
         return false;

@@ -1,0 +1,220 @@
+import type { LeaseId } from '../contract';
+import { ByteArena } from './byte-arena';
+import { PagedI32, PagedU53 } from './paged-array';
+
+/** `vLen` of a tombstone. */
+export const TOMBSTONE = -1;
+/** `vLen` of a version whose value is on disk only (durable mode). */
+export const ON_DISK = -2;
+/** `vLen` of a version compaction removed, until {@link VersionTable.renumber} reclaims its slot. */
+export const REMOVED = -3;
+
+/** Shared "no lease" value, so unleased versions do not each carry a BigInt. */
+export const NO_LEASE: LeaseId = 0n;
+
+/**
+ * Every version of every key, packed into typed arrays indexed by version id (~36 bytes a version, against ~80 for
+ * a V8 object with its fields), with values as bytes in a {@link ByteArena}.
+ *
+ * Ids are handed out in execution order, so the table in id order is the revision log: (revision, position in the
+ * revision) order, which is what watch replay, Hash and snapshots read. Compaction marks versions
+ * {@link REMOVED}; {@link renumber} squeezes them out in place, keeping the order, once they are a quarter of the
+ * table.
+ */
+export class VersionTable {
+  readonly modRev = new PagedU53();
+  readonly createRev = new PagedU53();
+  readonly ver = new PagedU53();
+  readonly keyId = new PagedI32();
+  /** The key's previous version (older, possibly of the same revision), or -1. */
+  readonly prev = new PagedI32();
+  /** Index into {@link leases}; 0 = no lease. */
+  readonly lease = new PagedI32();
+  readonly vChunk = new PagedI32();
+  readonly vOff = new PagedI32();
+  /** Value length, or {@link TOMBSTONE}, {@link ON_DISK}, {@link REMOVED}. */
+  readonly vLen = new PagedI32();
+  /** Ids in use: versions are `0 .. length-1`. */
+  length = 0;
+  /** Of those, how many are {@link REMOVED}. */
+  removed = 0;
+  values = new ByteArena();
+  readonly leases = new LeaseTable();
+
+  /** Append a version; `value` null for a tombstone, `onDisk` for a durable value not held in memory. */
+  add(
+    keyId: number,
+    prev: number,
+    modRev: number,
+    createRev: number,
+    ver: number,
+    lease: LeaseId,
+    value: Buffer | string | null,
+    onDisk = false,
+  ): number {
+    const id = this.length++;
+    if (id >= this.modRev.capacity) this.grow(id + 1);
+    this.modRev.set(id, modRev);
+    this.createRev.set(id, createRev);
+    this.ver.set(id, ver);
+    this.keyId.set(id, keyId);
+    this.prev.set(id, prev);
+    this.lease.set(id, lease === NO_LEASE ? 0 : this.leases.ref(lease));
+    if (value === null) this.vLen.set(id, TOMBSTONE);
+    else if (onDisk) this.vLen.set(id, ON_DISK);
+    else {
+      this.values.put(value, value.length);
+      this.vChunk.set(id, this.values.lastChunk);
+      this.vOff.set(id, this.values.lastOffset);
+      this.vLen.set(id, value.length);
+    }
+    return id;
+  }
+
+  /** The lease of a version. */
+  leaseOf(id: number): LeaseId {
+    const l = this.lease.get(id);
+    return l === 0 ? NO_LEASE : this.leases.id(l);
+  }
+
+  /** Whether the version's value is held here (not a tombstone, not on disk). */
+  inMemory(id: number): boolean {
+    return this.vLen.get(id) >= 0;
+  }
+
+  /** An in-memory value as a binary string. */
+  valueStr(id: number): string {
+    return this.values.str(this.vChunk.get(id), this.vOff.get(id), this.vLen.get(id));
+  }
+
+  /** An in-memory value as a Buffer of its own. */
+  valueBuf(id: number): Buffer {
+    return this.values.buf(this.vChunk.get(id), this.vOff.get(id), this.vLen.get(id));
+  }
+
+  /** The value is durable now: keep it on disk only. */
+  offload(id: number): void {
+    const len = this.vLen.get(id);
+    if (len < 0) return;
+    this.values.free(this.vChunk.get(id), len);
+    this.vLen.set(id, ON_DISK);
+  }
+
+  /** Compaction removed the version. */
+  remove(id: number): void {
+    const len = this.vLen.get(id);
+    if (len >= 0) this.values.free(this.vChunk.get(id), len);
+    if (this.lease.get(id) !== 0) this.leases.unref(this.lease.get(id));
+    this.lease.set(id, 0);
+    this.vLen.set(id, REMOVED);
+    this.removed++;
+  }
+
+  /** Whether enough versions are removed that {@link renumber} is worth its pass over the table. */
+  wantsRenumber(): boolean {
+    return this.removed > 1024 && this.removed * 4 > this.length;
+  }
+
+  /**
+   * Squeeze removed versions out, in place and in order. Returns old id → new id (-1 for a removed one) so the
+   * owner can move what refers to versions; `prev` links are moved here.
+   */
+  renumber(): Int32Array {
+    const map = new Int32Array(this.length);
+    let n = 0;
+    for (let id = 0; id < this.length; id++) {
+      if (this.vLen.get(id) === REMOVED) {
+        map[id] = -1;
+        continue;
+      }
+      map[id] = n;
+      if (n !== id) {
+        this.modRev.set(n, this.modRev.get(id));
+        this.createRev.set(n, this.createRev.get(id));
+        this.ver.set(n, this.ver.get(id));
+        this.keyId.set(n, this.keyId.get(id));
+        const p = this.prev.get(id);
+        this.prev.set(n, p < 0 ? -1 : map[p]);
+        this.lease.set(n, this.lease.get(id));
+        this.vChunk.set(n, this.vChunk.get(id));
+        this.vOff.set(n, this.vOff.get(id));
+        this.vLen.set(n, this.vLen.get(id));
+      } else {
+        const p = this.prev.get(id);
+        this.prev.set(n, p < 0 ? -1 : map[p]);
+      }
+      n++;
+    }
+    this.length = n;
+    this.removed = 0;
+    for (const c of this.columns()) c.truncate(n);
+    if (this.values.fragmented()) this.repackValues();
+    return map;
+  }
+
+  /** Rewrite in-memory values into a fresh arena. */
+  repackValues(): void {
+    const fresh = new ByteArena();
+    for (let id = 0; id < this.length; id++) {
+      const len = this.vLen.get(id);
+      if (len < 0) continue;
+      fresh.put(this.valueStr(id), len);
+      this.vChunk.set(id, fresh.lastChunk);
+      this.vOff.set(id, fresh.lastOffset);
+    }
+    this.values = fresh;
+  }
+
+  /** First id whose revision is at least `rev` (ids are in revision order). */
+  firstAtOrAfter(rev: number): number {
+    let lo = 0;
+    let hi = this.length;
+    const m = this.modRev;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (m.get(mid) < rev) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private grow(n: number): void {
+    for (const c of this.columns()) c.ensure(n);
+  }
+
+  private columns(): Array<PagedU53 | PagedI32> {
+    const { modRev, createRev, ver, keyId, prev, lease, vChunk, vOff, vLen } = this;
+    return [modRev, createRev, ver, keyId, prev, lease, vChunk, vOff, vLen];
+  }
+}
+
+/** Lease ids of versions as small indexes with reference counts (leases are few; versions with one many). */
+export class LeaseTable {
+  private readonly ids: LeaseId[] = [NO_LEASE];
+  private readonly refs: number[] = [0];
+  private readonly byId = new Map<LeaseId, number>();
+  private readonly spare: number[] = [];
+
+  ref(id: LeaseId): number {
+    let i = this.byId.get(id);
+    if (i === undefined) {
+      i = this.spare.pop() ?? this.ids.length;
+      this.ids[i] = id;
+      this.refs[i] = 0;
+      this.byId.set(id, i);
+    }
+    this.refs[i]++;
+    return i;
+  }
+
+  unref(i: number): void {
+    if (--this.refs[i] > 0) return;
+    this.byId.delete(this.ids[i]);
+    this.ids[i] = NO_LEASE;
+    this.spare.push(i);
+  }
+
+  id(i: number): LeaseId {
+    return this.ids[i];
+  }
+}

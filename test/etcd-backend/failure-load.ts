@@ -539,6 +539,40 @@ export function watchDifference(
   return undefined;
 }
 
+/** What a watch opened before a failure delivered, judged against a replay of the same revisions after it. */
+export interface WatchVerdict {
+  /** Events the live watch delivered up to the replay's last revision. */
+  events: number;
+  /** The first gap, duplicate or reordering (see {@link watchDifference}), or undefined. */
+  gapOrDuplicate: string | undefined;
+  /** Cancel responses the live watch received (a watch that goes on has none). */
+  cancels: Record<string, unknown>[];
+  /** The live stream's error, if it ended with one. */
+  error: string | undefined;
+}
+
+/**
+ * Replay the keyspace from `from` up to the current revision on a new watch, compare `live` with it, then close
+ * `live` (its error is read before closing: closing ends the stream with CANCELLED on the client).
+ */
+export async function judgeWatch(sc: Sidecar, live: KeyspaceWatch, from: number): Promise<WatchVerdict> {
+  const replayWatch = new KeyspaceWatch(sc, from);
+  let events = 0;
+  let gapOrDuplicate: string | undefined;
+  try {
+    const replay = await replayWatch.until(await currentRevision(sc));
+    const upTo = replay.at(-1)!.rev;
+    const seen = await live.until(upTo);
+    events = seen.filter((e) => e.rev <= upTo).length;
+    gapOrDuplicate = watchDifference(seen, replay, upTo);
+  } finally {
+    replayWatch.close();
+  }
+  const verdict = { events, gapOrDuplicate, cancels: live.cancels(), error: live.stream.error?.message };
+  live.close();
+  return verdict;
+}
+
 /** Poll /v1.0/healthz until it answers `status` (bounded); the answer's body and how long it took. */
 export async function healthBecomes(
   sc: Sidecar,

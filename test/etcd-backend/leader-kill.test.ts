@@ -15,7 +15,7 @@ import {
   lostWrites,
   printFigures,
   startEtcdSidecar,
-  watchDifference,
+  judgeWatch,
 } from './failure-load';
 
 const describeIf = haveEtcd() ? describe : describe.skip;
@@ -65,23 +65,7 @@ describeIf('state.etcd: the leader SIGKILLed under load', () => {
       await load.stop();
     }
 
-    const replayWatch = new KeyspaceWatch(s0, from);
-    const last = await currentRevision(s0);
-    let diff: string | undefined;
-    let liveEvents = 0;
-    try {
-      const replay = await replayWatch.until(last);
-      const upTo = replay.at(-1)!.rev;
-      const live = await watch.until(upTo);
-      liveEvents = live.filter((e) => e.rev <= upTo).length;
-      diff = watchDifference(live, replay, upTo);
-    } finally {
-      replayWatch.close();
-    }
-    const cancels = watch.cancels();
-    // Before closing: closing the stream ends it with CANCELLED on the client.
-    const watchError = watch.stream.error?.message;
-    watch.close();
+    const verdict = await judgeWatch(s0, watch, from);
 
     const acked = load.acknowledged();
     const lost = await lostWrites(s0, acked);
@@ -90,8 +74,8 @@ describeIf('state.etcd: the leader SIGKILLed under load', () => {
       killed,
       newLeader: leaderAfter,
       newLeaderElectedAfterS: Number(electedS.toFixed(2)),
-      watchEvents: liveEvents,
-      watchGapOrDuplicate: diff ?? 'none',
+      watchEvents: verdict.events,
+      watchGapOrDuplicate: verdict.gapOrDuplicate ?? 'none',
       byApi: load.byKind(),
       unclearSample: load
         .unclear()
@@ -101,9 +85,9 @@ describeIf('state.etcd: the leader SIGKILLed under load', () => {
 
     expect(load.unclear().map((r) => `${r.kind} ${r.op} ${r.key}: ${JSON.stringify(r.outcome)}`)).toEqual([]);
     expect(lost.map((r) => `${r.kind} ${r.key}`)).toEqual([]);
-    expect(diff).toBeUndefined();
-    expect(cancels).toEqual([]);
-    expect(watchError).toBeUndefined();
+    expect(verdict.gapOrDuplicate).toBeUndefined();
+    expect(verdict.cancels).toEqual([]);
+    expect(verdict.error).toBeUndefined();
     expect(figures.slowestRequestS).toBeLessThan(HANG_MS / 1000);
     for (const row of Object.values(load.byKind())) expect(row.acked).toBeGreaterThan(0);
   }, 240_000);

@@ -52,7 +52,10 @@ spec:
   );
   const [httpPort, grpcPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
   const cli = path.resolve(__dirname, '..', 'src', 'cli.js');
+  // BENCH_CPU_PROF=<dir>: a `--cpu-prof` profile of the sidecar, as the e2e rows write them.
+  const prof = process.env.BENCH_CPU_PROF;
   const proc = startProcess(process.execPath, [
+    ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []),
     cli,
     '--app-id',
     APP_ID,

@@ -21,7 +21,7 @@ import { e2eRows, engineRows, markdownTable, textTable } from './report-table';
  * per figure, 3000), BENCH_RSS_KEYS (1,000,000; also the keys of the sidecar memory rows), BENCH_WATCHERS
  * (100,000), BENCH_E2E_SECONDS (6), BENCH_E2E_ROUNDS (2), BENCH_FIXED_SECONDS (10),
  * BENCH_E2E_ONLY (workload ids: fixed-grpc, fixed-http, getstate-grpc, get-http, etcd-range, etcd-put),
- * BENCH_CPU_PROF=<dir> (write `--cpu-prof` profiles of statecar and the floors there).
+ * BENCH_CPU_PROF=<dir> (write `--cpu-prof` profiles of statecar, the floors and the sidecar on state.etcd there).
  */
 
 function progress(msg: string): void {

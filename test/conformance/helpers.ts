@@ -70,11 +70,17 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * How long a wait for something the engine must deliver may take before it fails: a bound for a wedged engine, not a
+ * speed check, so it is generous enough for a real 3-member cluster on a loaded 2-core machine.
+ */
+export const WAIT_MS = 15_000;
+
 /** Poll `predicate` until it holds; fail with `what()` after `timeoutMs`. */
 export async function waitUntil(
   predicate: () => boolean,
   what: () => string,
-  timeoutMs = 5000,
+  timeoutMs = WAIT_MS,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
@@ -282,7 +288,7 @@ export class WatchRecorder {
   }
 
   /** Wait until at least `n` events were delivered. */
-  async waitForEvents(n: number, timeoutMs = 5000): Promise<void> {
+  async waitForEvents(n: number, timeoutMs = WAIT_MS): Promise<void> {
     await waitUntil(
       () => this.events.length >= n,
       () => `${n} events; got:\n${this.dump()}`,
@@ -294,7 +300,7 @@ export class WatchRecorder {
   async waitForMessage(
     predicate: (m: WatchMessage) => boolean,
     what: string,
-    timeoutMs = 5000,
+    timeoutMs = WAIT_MS,
   ): Promise<void> {
     await waitUntil(
       () => this.messages.some(predicate),

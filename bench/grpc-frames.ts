@@ -71,10 +71,23 @@ export interface GrpcCallResult {
  * that a target answers the framed request with grpc-status 0: h2load only sees HTTP 200 and would count gRPC
  * errors as successes.
  */
-export function grpcCall(authority: string, method: string, frame: Buffer): Promise<GrpcCallResult> {
+export async function grpcCall(authority: string, method: string, frame: Buffer): Promise<GrpcCallResult> {
+  const session = http2.connect(`http://${authority}`);
+  const failed = new Promise<never>((_, reject) => session.on('error', reject));
+  try {
+    return await Promise.race([grpcCallOn(session, method, frame), failed]);
+  } finally {
+    session.close();
+  }
+}
+
+/** One unary call on an open session (many calls share it), with the headers of {@link grpcCall}. */
+export function grpcCallOn(
+  session: http2.ClientHttp2Session,
+  method: string,
+  frame: Buffer,
+): Promise<GrpcCallResult> {
   return new Promise((resolve, reject) => {
-    const session = http2.connect(`http://${authority}`);
-    session.on('error', reject);
     const req = session.request({
       ':method': 'POST',
       ':path': method,
@@ -93,7 +106,6 @@ export function grpcCall(authority: string, method: string, frame: Buffer): Prom
     req.on('data', (d: Buffer) => chunks.push(d));
     req.on('error', reject);
     req.on('end', () => {
-      session.close();
       const all = Buffer.concat(chunks);
       resolve({
         status,

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import http2 from 'node:http2';
 import { startFloor, startStatecar, type BenchServer } from './bench-servers';
 import type { BenchResult } from './engine-bench';
-import { decodeMessage, encodeMessage, grpcFrame } from './grpc-frames';
+import { decodeMessage, encodeMessage, grpcCallOn, grpcFrame } from './grpc-frames';
 import { rssBytes } from './proc-stats';
 
 /**
@@ -28,34 +28,10 @@ const splitText = (m: { anon: number; file: number }): string =>
   `anon ${Math.round(m.anon / MB)} + mapped ${Math.round(m.file / MB)} MB`;
 
 /** One unary gRPC call over an open session; resolves with the response message (frame stripped). */
-function unary(session: http2.ClientHttp2Session, method: string, frame: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const req = session.request({
-      ':method': 'POST',
-      ':path': method,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-    });
-    const chunks: Buffer[] = [];
-    let status = '';
-    let message = '';
-    const take = (h: http2.IncomingHttpHeaders): void => {
-      if (h['grpc-status'] !== undefined) status = String(h['grpc-status']);
-      if (h['grpc-message'] !== undefined) message = decodeURIComponent(String(h['grpc-message']));
-    };
-    req.on('response', take);
-    req.on('trailers', take);
-    req.on('data', (d: Buffer) => chunks.push(d));
-    req.on('error', reject);
-    req.on('end', () => {
-      if (status !== '0') reject(new Error(`${method}: grpc-status ${status} ${message}`));
-      else {
-        const all = Buffer.concat(chunks);
-        resolve(all.subarray(5));
-      }
-    });
-    req.end(frame);
-  });
+async function unary(session: http2.ClientHttp2Session, method: string, frame: Buffer): Promise<Buffer> {
+  const r = await grpcCallOn(session, method, frame);
+  if (r.status !== 0) throw new Error(`${method}: grpc-status ${r.status} ${r.message ?? ''}`);
+  return r.body ?? Buffer.alloc(0);
 }
 
 /**

@@ -26,9 +26,10 @@ afterAll(() => {
 
 /** A component document with the name quoted as YAML needs it, and extra `spec` lines (indented two spaces). */
 function component(name: string, type: string, metadata: Record<string, string> = {}, spec = ''): string {
-  return stateComponent('NAME', type, metadata)
-    .replace('  name: NAME\n', `  name: '${name.replace(/'/g, "''")}'\n`)
-    .replace('  version: v1\n', `  version: v1\n${spec}`);
+  return stateComponent('NAME', type, metadata, spec).replace(
+    '  name: NAME\n',
+    `  name: '${name.replace(/'/g, "''")}'\n`,
+  );
 }
 
 /** Go's url.QueryEscape, which Dapr's own tests use for store names in URLs (space as `+`). */

@@ -12,25 +12,9 @@ import { startEtcdCluster, type EtcdCluster } from '../support/etcd-cluster';
 import { haveEtcd } from '../support/etcd-server';
 import { haveOpenssl, makeTestPki, type TestPki } from '../support/etcd-tls';
 import { freePort } from '../support/ports';
-import { startSidecar } from '../support/sidecar';
+import { startSidecar, stateComponent as component } from '../support/sidecar';
 
 const describeIf = haveEtcd() && haveOpenssl() ? describe : describe.skip;
-
-/** A component file as daprd reads it; `spec` adds lines under `spec:` (e.g. ignoreErrors). */
-function component(name: string, type: string, metadata: Record<string, string>, spec = ''): string {
-  const meta = Object.entries(metadata)
-    .map(([k, v]) => `  - name: ${k}\n    value: ${JSON.stringify(v)}`)
-    .join('\n');
-  return `apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: ${name}
-spec:
-  type: ${type}
-  version: v1
-${spec}  metadata:${meta ? `\n${meta}` : ' []'}
-`;
-}
 
 describeIf('state.etcd components: bad input, faults and TLS', () => {
   let tmp: string;

@@ -100,8 +100,13 @@ export async function startSidecar(opts: SidecarOptions = {}): Promise<Sidecar> 
   };
 }
 
-/** A component file for a state store, in Dapr's format. */
-export function stateComponent(name: string, type: string, metadata: Record<string, string> = {}): string {
+/** A component file for a state store, in Dapr's format; `spec` adds lines under `spec:` (e.g. ignoreErrors). */
+export function stateComponent(
+  name: string,
+  type: string,
+  metadata: Record<string, string> = {},
+  spec = '',
+): string {
   const meta = Object.entries(metadata)
     .map(([k, v]) => `    - name: ${k}\n      value: ${JSON.stringify(v)}`)
     .join('\n');
@@ -112,7 +117,7 @@ metadata:
 spec:
   type: ${type}
   version: v1
-  metadata:
+${spec}  metadata:
 ${meta || '    []'}
 `;
 }

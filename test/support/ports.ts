@@ -32,16 +32,32 @@ function bindable(port: number): Promise<boolean> {
   });
 }
 
+/** How many disjoint slices the test port range is cut into: one per jest worker, one for everything else. */
+const SLICES = 8;
+
+/**
+ * This process's slice of the test port range. Jest runs test files in several worker processes at once, each with
+ * its own `handedOut`; two workers picking at random from one range can both find a port free and race to bind it
+ * ("--metrics-port …: already in use" was seen in CI). A worker's slice comes from its `JEST_WORKER_ID` (1, 2, …),
+ * so no two workers ever pick the same port; a process outside jest (a benchmark) takes slice 0.
+ */
+function slice(low: number, high: number): [number, number] {
+  const worker = Number(process.env.JEST_WORKER_ID ?? 0);
+  const index = Number.isInteger(worker) && worker > 0 ? worker % SLICES : 0;
+  const size = Math.floor((high - low + 1) / SLICES);
+  const start = low + index * size;
+  return [start, start + size - 1];
+}
+
 /**
  * A free TCP port on 127.0.0.1 for a server a test starts. It is taken below the kernel's ephemeral range: a port
  * from port 0 is an ephemeral one, and on a busy machine a client connection of another process can take it as its
  * local port between this check and the server's bind ("address already in use"). Below the range only listening
- * servers compete, and each pick is random and checked.
+ * servers compete: each jest worker picks from its own slice, and each pick is random and checked.
  */
 export async function freePort(): Promise<number> {
   const [ephemeralLow] = ephemeralRange();
-  const low = 10_000;
-  const high = Math.max(low + 1000, ephemeralLow) - 1;
+  const [low, high] = slice(10_000, Math.max(10_000 + 1000 * SLICES, ephemeralLow) - 1);
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = low + Math.floor(Math.random() * (high - low + 1));
     if (handedOut.has(port) || !(await bindable(port))) continue;

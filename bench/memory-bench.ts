@@ -17,7 +17,7 @@ const MB = 1048576;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Resident memory of `pid`: total, anonymous and file-backed, bytes. */
-function rssSplit(pid: number): { rss: number; anon: number; file: number } {
+export function rssSplit(pid: number): { rss: number; anon: number; file: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (name: string): number =>
     Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0) * 1024;
@@ -38,7 +38,7 @@ async function unary(session: http2.ClientHttp2Session, method: string, frame: B
  * Write `keys` keys (`key-00000000`…) with `valueBytes`-byte values through the etcd API, in Txns of 128 puts
  * (etcd's default limit of operations per txn), 16 in flight.
  */
-async function loadKeys(authority: string, keys: number, valueBytes: number): Promise<void> {
+export async function loadKeys(authority: string, keys: number, valueBytes: number): Promise<void> {
   const session = http2.connect(`http://${authority}`);
   session.on('error', () => undefined);
   const value = Buffer.alloc(valueBytes, 'v');
@@ -159,6 +159,8 @@ const AFTER_LOAD_MS = 5000;
 export interface MemoryBenchOptions {
   keys: number;
   watchers: number;
+  /** Which rows: `start`, `keys`, `watchers` (default all). */
+  only?: string[];
   progress: (msg: string) => void;
 }
 
@@ -175,8 +177,18 @@ export async function benchSidecarMemory(o: MemoryBenchOptions): Promise<BenchRe
     servers.splice(servers.indexOf(s), 1);
     await s.stop();
   };
+  const want = (part: string): boolean => !o.only || o.only.includes(part);
   try {
     // Right after start: the durable sidecar of the end-to-end rows, beside a bare node and a node:http2 server.
+    if (want('start')) await atStart();
+    if (want('keys')) await withKeys();
+    if (want('watchers')) await withWatchers();
+    return out;
+  } finally {
+    await Promise.allSettled(servers.map((x) => x.stop()));
+  }
+
+  async function atStart(): Promise<void> {
     o.progress('memory: RSS right after start');
     const bare = await bareNodeRss();
     const h2 = await start(startFloor('node:http2 floor', 'http2-floor', 'x'));
@@ -198,7 +210,9 @@ export async function benchSidecarMemory(o: MemoryBenchOptions): Promise<BenchRe
         target: { description: '<= 60 MB', met: m.rss / MB <= 60 },
       });
     }
+  }
 
+  async function withKeys(): Promise<void> {
     // A million keys through the etcd API.
     for (const memory of [true, false]) {
       const mode = memory ? 'in-memory' : 'durable';
@@ -221,8 +235,9 @@ export async function benchSidecarMemory(o: MemoryBenchOptions): Promise<BenchRe
         target: { description: `<= ${limit} MB`, met: m.rss / MB <= limit },
       });
     }
+  }
 
-    // Watchers.
+  async function withWatchers(): Promise<void> {
     o.progress(`memory: ${o.watchers.toLocaleString('en-US')} etcd watchers`);
     const s = await start(startStatecar('memapp', undefined, [], 'statecar', { memory: true }));
     await sleep(SETTLE_MS);
@@ -240,8 +255,5 @@ export async function benchSidecarMemory(o: MemoryBenchOptions): Promise<BenchRe
       server: 'statecar process',
       target: { description: '<= 1,024 B', met: each <= 1024 },
     });
-    return out;
-  } finally {
-    await Promise.allSettled(servers.map((x) => x.stop()));
   }
 }

@@ -20,6 +20,7 @@ import { e2eRows, engineRows, markdownTable, textTable } from './report-table';
  * Environment: BENCH_ONLY=engine,memory,views,redis,e2e,etcd-backend (subsets; default all), BENCH_MS (engine ms
  * per figure, 3000), BENCH_RSS_KEYS (1,000,000; also the keys of the sidecar memory rows), BENCH_WATCHERS
  * (100,000), BENCH_E2E_SECONDS (6), BENCH_E2E_ROUNDS (2), BENCH_FIXED_SECONDS (10),
+ * BENCH_MEMORY_ONLY (sidecar memory rows: start, keys, watchers),
  * BENCH_E2E_ONLY (workload ids: fixed-grpc, fixed-http, getstate-grpc, get-http, etcd-range, etcd-put),
  * BENCH_CPU_PROF=<dir> (write `--cpu-prof` profiles of statecar, the floors and the sidecar on state.etcd there).
  */
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
       benchSidecarMemory({
         keys: Number(process.env.BENCH_RSS_KEYS ?? 1_000_000),
         watchers: Number(process.env.BENCH_WATCHERS ?? 100_000),
+        only: envList('BENCH_MEMORY_ONLY'),
         progress,
       }),
     );

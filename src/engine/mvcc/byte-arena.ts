@@ -3,7 +3,8 @@
  * million slices of a few buffers rather than a million V8 strings (each with a 16–24 byte header, on the heap the
  * garbage collector walks).
  *
- * An entry is addressed by (chunk, offset, length), held by its owner in typed arrays. Entries are appended to the
+ * An entry is addressed by one number, `chunk * 2^20 + offset` (below 2^32, so 4 bytes, for the first 4 GiB of
+ * chunks), and its length, held by its owner in typed arrays. Entries are appended to the
  * current chunk; a freed entry's bytes stay dead until its chunk has no live bytes left, when the chunk is dropped,
  * or until the owner rewrites its live entries into a fresh arena ({@link ByteArena.fragmented} says when that
  * pays). Entries larger than a quarter chunk get a chunk of their own, so they are returned whole when freed.
@@ -34,16 +35,14 @@ export class ByteArena {
   liveBytes = 0;
   /** Bytes handed out and since freed, in chunks still held. */
   deadBytes = 0;
-  /** Where the last {@link put} wrote: read right after the call. */
-  lastChunk = 0;
-  lastOffset = 0;
+  /** Where the last {@link put} wrote (its address): read right after the call. */
+  lastAddr = 0;
 
-  /** Copy an entry in (a Buffer, or a binary string: one char per byte); its address is in lastChunk/lastOffset. */
+  /** Copy an entry in (a Buffer, or a binary string: one char per byte); its address is in lastAddr. */
   put(src: Buffer | string, len: number): void {
     if (len === 0) {
       // Nothing to hold; readers of an empty entry never touch a chunk.
-      this.lastChunk = 0;
-      this.lastOffset = 0;
+      this.lastAddr = 0;
       return;
     }
     let c: number;
@@ -67,13 +66,13 @@ export class ByteArena {
     this.used[c] += len;
     this.live[c] += len;
     this.liveBytes += len;
-    this.lastChunk = c;
-    this.lastOffset = off;
+    this.lastAddr = c * CHUNK + off;
   }
 
   /** Free an entry. A chunk left without live bytes is dropped at once (the current one when it is left). */
-  free(c: number, len: number): void {
+  free(addr: number, len: number): void {
     if (len === 0) return;
+    const c = chunkOf(addr);
     this.live[c] -= len;
     this.liveBytes -= len;
     this.deadBytes += len;
@@ -81,13 +80,19 @@ export class ByteArena {
   }
 
   /** The entry as a binary string. */
-  str(c: number, off: number, len: number): string {
-    return len === 0 ? '' : (this.chunks[c]! as RawBuffer).latin1Slice(off, off + len);
+  str(addr: number, len: number): string {
+    if (len === 0) return '';
+    const c = chunkOf(addr);
+    const off = addr - c * CHUNK;
+    return (this.chunks[c]! as RawBuffer).latin1Slice(off, off + len);
   }
 
   /** A copy of the entry as a Buffer of its own. */
-  buf(c: number, off: number, len: number): Buffer {
+  buf(addr: number, len: number): Buffer {
     const out = Buffer.allocUnsafe(len);
+    if (len === 0) return out;
+    const c = chunkOf(addr);
+    const off = addr - c * CHUNK;
     const b = this.chunks[c];
     // Small entries by hand: Buffer#copy's argument handling costs more than copying a few dozen bytes.
     if (len <= 256) for (let i = 0; i < len; i++) out[i] = b![off + i];
@@ -96,24 +101,33 @@ export class ByteArena {
   }
 
   /** Whether the entry holds exactly the bytes of binary string `s`. */
-  equals(c: number, off: number, len: number, s: string): boolean {
+  equals(addr: number, len: number, s: string): boolean {
     if (len !== s.length) return false;
+    if (len === 0) return true;
+    const c = chunkOf(addr);
+    const off = addr - c * CHUNK;
     const b = this.chunks[c]!;
     for (let i = 0; i < len; i++) if (b[off + i] !== s.charCodeAt(i)) return false;
     return true;
   }
 
   /** Whether the entry holds exactly the bytes of `key` (the caller checked the length). */
-  equalsBytes(c: number, off: number, key: Uint8Array): boolean {
+  equalsBytes(addr: number, key: Uint8Array): boolean {
+    if (key.length === 0) return true;
+    const c = chunkOf(addr);
+    const off = addr - c * CHUNK;
     const b = this.chunks[c]!;
     for (let i = 0; i < key.length; i++) if (b[off + i] !== key[i]) return false;
     return true;
   }
 
   /** Byte-wise order of the entry against binary string `s` (negative: the entry sorts first). */
-  compareStr(c: number, off: number, len: number, s: string): number {
-    const b = this.chunks[c]!;
+  compareStr(addr: number, len: number, s: string): number {
     const n = len < s.length ? len : s.length;
+    if (n === 0) return len - s.length;
+    const c = chunkOf(addr);
+    const off = addr - c * CHUNK;
+    const b = this.chunks[c]!;
     for (let i = 0; i < n; i++) {
       const d = b[off + i] - s.charCodeAt(i);
       if (d !== 0) return d;
@@ -122,10 +136,15 @@ export class ByteArena {
   }
 
   /** Byte-wise order of two entries. */
-  compare(c1: number, o1: number, l1: number, c2: number, o2: number, l2: number): number {
+  compare(a1: number, l1: number, a2: number, l2: number): number {
+    const n = l1 < l2 ? l1 : l2;
+    if (n === 0) return l1 - l2;
+    const c1 = chunkOf(a1);
+    const c2 = chunkOf(a2);
+    const o1 = a1 - c1 * CHUNK;
+    const o2 = a2 - c2 * CHUNK;
     const a = this.chunks[c1]!;
     const b = this.chunks[c2]!;
-    const n = l1 < l2 ? l1 : l2;
     for (let i = 0; i < n; i++) {
       const d = a[o1 + i] - b[o2 + i];
       if (d !== 0) return d;
@@ -134,9 +153,12 @@ export class ByteArena {
   }
 
   /** FNV-1a of the entry; equal to {@link hashStr} of the same bytes. */
-  hash(c: number, off: number, len: number): number {
-    const b = this.chunks[c]!;
+  hash(addr: number, len: number): number {
     let h = 0x811c9dc5;
+    if (len === 0) return h >>> 0;
+    const c = chunkOf(addr);
+    const off = addr - c * CHUNK;
+    const b = this.chunks[c]!;
     for (let i = 0; i < len; i++) h = Math.imul(h ^ b[off + i], 0x01000193);
     return h >>> 0;
   }
@@ -175,6 +197,11 @@ export class ByteArena {
   }
 }
 
+/** The chunk of an address (exact for any address up to 2^53). */
+function chunkOf(addr: number): number {
+  return addr < 0x80000000 ? addr >>> 20 : Math.floor(addr / CHUNK);
+}
+
 /** FNV-1a of a binary string (one char per byte). */
 export function hashStr(s: string): number {
   let h = 0x811c9dc5;
@@ -189,10 +216,13 @@ export function hashBytes(b: Uint8Array): number {
   return h >>> 0;
 }
 
-/** A typed array grown to hold at least `n` elements (×1.5, so growth copies stay amortised O(1)). */
-export function grown<T extends Int32Array | Float64Array>(a: T, n: number, fill?: number): T {
+/**
+ * A typed array grown to hold at least `n` elements, by `factor` (and at least 16 entries), so growth copies stay
+ * amortised O(1); a factor near 1 keeps the slack small for arrays that grow to millions.
+ */
+export function grown<T extends Int32Array | Float64Array>(a: T, n: number, fill?: number, factor = 1.5): T {
   if (n <= a.length) return a;
-  const size = Math.max(n, Math.ceil(a.length * 1.5), 16);
+  const size = Math.max(n, Math.ceil(a.length * factor), 16);
   const b = new (a.constructor as { new (n: number): T })(size);
   b.set(a);
   if (fill !== undefined) b.fill(fill, a.length);

@@ -1,5 +1,5 @@
 import { ByteArena, grown, hashBytes, hashStr } from './byte-arena';
-import { PagedI32 } from './paged-array';
+import { PagedI32, PagedSmall, PagedU53 } from './paged-array';
 
 /** `latest` of a key id that is free (or waiting to be freed); never a version id. */
 const GONE = -2;
@@ -23,9 +23,9 @@ const RUN_MAX = 2048;
  */
 export class KeyIndex {
   private arena = new ByteArena();
-  private readonly kChunk = new PagedI32();
-  private readonly kOff = new PagedI32();
-  private readonly kLen = new PagedI32();
+  /** Key id → the arena address of its bytes, and their length. */
+  private readonly kAddr = new PagedU53();
+  private readonly kLen = new PagedSmall();
   /** Key id → newest version id (a tombstone possibly); {@link GONE} for a free id. Read by the store directly. */
   readonly latest = new PagedI32(GONE);
   private ids = 0;
@@ -54,8 +54,7 @@ export class KeyIndex {
     for (;;) {
       const id = table[h];
       if (id < 0) return -1;
-      if (this.kLen.get(id) === n && this.arena.equals(this.kChunk.get(id), this.kOff.get(id), n, key))
-        return id;
+      if (this.kLen.get(id) === n && this.arena.equals(this.kAddr.get(id), n, key)) return id;
       h = (h + 1) & mask;
     }
   }
@@ -69,8 +68,7 @@ export class KeyIndex {
     for (;;) {
       const id = table[h];
       if (id < 0) return -1;
-      if (this.kLen.get(id) === n && this.arena.equalsBytes(this.kChunk.get(id), this.kOff.get(id), key))
-        return id;
+      if (this.kLen.get(id) === n && this.arena.equalsBytes(this.kAddr.get(id), key)) return id;
       h = (h + 1) & mask;
     }
   }
@@ -80,14 +78,12 @@ export class KeyIndex {
     const id = this.free.pop() ?? this.ids++;
     if (id >= this.latest.capacity) {
       const n = id + 1;
-      this.kChunk.ensure(n);
-      this.kOff.ensure(n);
+      this.kAddr.ensure(n);
       this.kLen.ensure(n);
       this.latest.ensure(n);
     }
     this.arena.put(key, key.length);
-    this.kChunk.set(id, this.arena.lastChunk);
-    this.kOff.set(id, this.arena.lastOffset);
+    this.kAddr.set(id, this.arena.lastAddr);
     this.kLen.set(id, key.length);
     this.latest.set(id, -1);
     if (++this.count * 2 > this.table.length) this.rehash(this.table.length * 2);
@@ -101,7 +97,7 @@ export class KeyIndex {
     this.deleteSlot(id);
     this.count--;
     this.latest.set(id, GONE);
-    this.arena.free(this.kChunk.get(id), this.kLen.get(id));
+    this.arena.free(this.kAddr.get(id), this.kLen.get(id));
     this.leaving.push(id);
     if (this.leaving.length >= RUN_MAX) this.merge();
     if (this.arena.fragmented()) this.repack();
@@ -109,12 +105,12 @@ export class KeyIndex {
 
   /** The key of an id, as a binary string. */
   keyOf(id: number): string {
-    return this.arena.str(this.kChunk.get(id), this.kOff.get(id), this.kLen.get(id));
+    return this.arena.str(this.kAddr.get(id), this.kLen.get(id));
   }
 
   /** The key of an id, as a Buffer of its own. */
   keyBuf(id: number): Buffer {
-    return this.arena.buf(this.kChunk.get(id), this.kOff.get(id), this.kLen.get(id));
+    return this.arena.buf(this.kAddr.get(id), this.kLen.get(id));
   }
 
   /** Visit the ids of keys in `[lo, hi)` in byte order; `hi === null` means no upper bound. */
@@ -137,19 +133,12 @@ export class KeyIndex {
   }
 
   private cmpStr(id: number, s: string): number {
-    return this.arena.compareStr(this.kChunk.get(id), this.kOff.get(id), this.kLen.get(id), s);
+    return this.arena.compareStr(this.kAddr.get(id), this.kLen.get(id), s);
   }
 
   private cmpIds(a: number, b: number): number {
-    const { kChunk, kOff, kLen } = this;
-    return this.arena.compare(
-      kChunk.get(a),
-      kOff.get(a),
-      kLen.get(a),
-      kChunk.get(b),
-      kOff.get(b),
-      kLen.get(b),
-    );
+    const { kAddr, kLen } = this;
+    return this.arena.compare(kAddr.get(a), kLen.get(a), kAddr.get(b), kLen.get(b));
   }
 
   /** First position in `arr[from, to)` whose key is not below `s`. */
@@ -179,7 +168,8 @@ export class KeyIndex {
   private insertOrdered(id: number): void {
     // Appending in order (keys written in ascending order, the usual bulk load) needs no run.
     if (this.runLen === 0 && (this.mainLen === 0 || this.cmpIds(this.main[this.mainLen - 1], id) < 0)) {
-      this.main = grown(this.main, this.mainLen + 1);
+      // 1/8 slack: at a million keys ×1.5 growth left up to 2 MB unused.
+      this.main = grown(this.main, this.mainLen + 1, undefined, 1.125);
       this.main[this.mainLen++] = id;
       return;
     }
@@ -222,7 +212,7 @@ export class KeyIndex {
   }
 
   private slotHash(id: number): number {
-    return this.arena.hash(this.kChunk.get(id), this.kOff.get(id), this.kLen.get(id)) & this.mask;
+    return this.arena.hash(this.kAddr.get(id), this.kLen.get(id)) & this.mask;
   }
 
   private deleteSlot(id: number): void {
@@ -258,8 +248,7 @@ export class KeyIndex {
     for (let id = 0; id < this.ids; id++) {
       if (this.latest.get(id) === GONE) continue;
       fresh.put(this.keyOf(id), this.kLen.get(id));
-      this.kChunk.set(id, fresh.lastChunk);
-      this.kOff.set(id, fresh.lastOffset);
+      this.kAddr.set(id, fresh.lastAddr);
     }
     this.arena = fresh;
   }

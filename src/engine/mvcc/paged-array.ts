@@ -110,3 +110,115 @@ export class PagedU53 {
     return this.lo.bytes + (this.hi?.bytes ?? 0);
   }
 }
+
+const NO_WIDE = new Float64Array(0);
+
+/**
+ * A paged column of small integers: 2 bytes an entry while a page's values stay within `[bias, bias + 65535]`
+ * (lengths, versions), a page of its own in 8 bytes per entry only for a page that holds one outside that (a
+ * value over 64 KiB, a key written 65,535 times). Exact for any integer up to 2^53.
+ */
+export class PagedSmall {
+  private readonly narrow: Uint16Array[] = [];
+  /** Per page: its wide copy, or {@link NO_WIDE} while the page is narrow. */
+  private readonly wide: Float64Array[] = [];
+  capacity = 0;
+
+  /** `bias`: the smallest value a narrow page holds (stored values are `v - bias`). */
+  constructor(private readonly bias = 0) {}
+
+  ensure(n: number): void {
+    while (this.capacity < n) {
+      this.narrow.push(new Uint16Array(PAGE));
+      this.wide.push(NO_WIDE);
+      this.capacity += PAGE;
+    }
+  }
+
+  get(i: number): number {
+    const w = this.wide[i >>> SHIFT];
+    return w.length === 0 ? this.narrow[i >>> SHIFT][i & MASK] + this.bias : w[i & MASK];
+  }
+
+  set(i: number, v: number): void {
+    const p = i >>> SHIFT;
+    const w = this.wide[p];
+    if (w.length !== 0) {
+      w[i & MASK] = v;
+      return;
+    }
+    const s = v - this.bias;
+    if (s >= 0 && s <= 0xffff) {
+      this.narrow[p][i & MASK] = s;
+      return;
+    }
+    // First value of this page that does not fit: the page goes wide (and stays so until truncated away).
+    const n = this.narrow[p];
+    const wp = new Float64Array(PAGE);
+    for (let j = 0; j < PAGE; j++) wp[j] = n[j] + this.bias;
+    wp[i & MASK] = v;
+    this.wide[p] = wp;
+    this.narrow[p] = new Uint16Array(0);
+  }
+
+  truncate(n: number): void {
+    const keep = Math.max(1, Math.ceil(n / PAGE));
+    if (this.narrow.length > keep) {
+      this.narrow.length = keep;
+      this.wide.length = keep;
+      this.capacity = keep * PAGE;
+    }
+  }
+
+  get bytes(): number {
+    let b = 0;
+    for (let p = 0; p < this.narrow.length; p++) b += this.narrow[p].byteLength + this.wide[p].byteLength;
+    return b;
+  }
+}
+
+const NO_PAGE = new Int32Array(0);
+
+/**
+ * A paged Int32 column that is mostly 0 (the lease of a version): a page is allocated only when a non-zero value
+ * is first written into it, so a store without leases spends nothing on the column.
+ */
+export class PagedSparseI32 {
+  private readonly pages: Int32Array[] = [];
+  capacity = 0;
+
+  ensure(n: number): void {
+    while (this.capacity < n) {
+      this.pages.push(NO_PAGE);
+      this.capacity += PAGE;
+    }
+  }
+
+  get(i: number): number {
+    const p = this.pages[i >>> SHIFT];
+    return p.length === 0 ? 0 : p[i & MASK];
+  }
+
+  set(i: number, v: number): void {
+    let p = this.pages[i >>> SHIFT];
+    if (p.length === 0) {
+      if (v === 0) return;
+      p = this.pages[i >>> SHIFT] = new Int32Array(PAGE);
+    }
+    p[i & MASK] = v;
+  }
+
+  truncate(n: number): void {
+    const keep = Math.max(1, Math.ceil(n / PAGE));
+    if (this.pages.length > keep) {
+      this.pages.length = keep;
+      this.capacity = keep * PAGE;
+    }
+  }
+
+  get bytes(): number {
+    let b = 0;
+    for (const p of this.pages) b += p.byteLength;
+    return b;
+  }
+}

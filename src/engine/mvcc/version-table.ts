@@ -1,6 +1,6 @@
 import type { LeaseId } from '../contract';
 import { ByteArena } from './byte-arena';
-import { PagedI32, PagedU53 } from './paged-array';
+import { PagedI32, PagedSmall, PagedSparseI32, PagedU53 } from './paged-array';
 
 /** `vLen` of a tombstone. */
 export const TOMBSTONE = -1;
@@ -24,16 +24,16 @@ export const NO_LEASE: LeaseId = 0n;
 export class VersionTable {
   readonly modRev = new PagedU53();
   readonly createRev = new PagedU53();
-  readonly ver = new PagedU53();
+  readonly ver = new PagedSmall();
   readonly keyId = new PagedI32();
   /** The key's previous version (older, possibly of the same revision), or -1. */
   readonly prev = new PagedI32();
-  /** Index into {@link leases}; 0 = no lease. */
-  readonly lease = new PagedI32();
-  readonly vChunk = new PagedI32();
-  readonly vOff = new PagedI32();
-  /** Value length, or {@link TOMBSTONE}, {@link ON_DISK}, {@link REMOVED}. */
-  readonly vLen = new PagedI32();
+  /** Index into {@link leases}; 0 = no lease (pages only where some version has one). */
+  readonly lease = new PagedSparseI32();
+  /** Arena address of the value. */
+  readonly vAddr = new PagedU53();
+  /** Value length, or {@link TOMBSTONE}, {@link ON_DISK}, {@link REMOVED} (the smallest, so 2 bytes a row). */
+  readonly vLen = new PagedSmall(REMOVED);
   /** Ids in use: versions are `0 .. length-1`. */
   length = 0;
   /** Of those, how many are {@link REMOVED}. */
@@ -64,8 +64,7 @@ export class VersionTable {
     else if (onDisk) this.vLen.set(id, ON_DISK);
     else {
       this.values.put(value, value.length);
-      this.vChunk.set(id, this.values.lastChunk);
-      this.vOff.set(id, this.values.lastOffset);
+      this.vAddr.set(id, this.values.lastAddr);
       this.vLen.set(id, value.length);
     }
     return id;
@@ -84,26 +83,26 @@ export class VersionTable {
 
   /** An in-memory value as a binary string. */
   valueStr(id: number): string {
-    return this.values.str(this.vChunk.get(id), this.vOff.get(id), this.vLen.get(id));
+    return this.values.str(this.vAddr.get(id), this.vLen.get(id));
   }
 
   /** An in-memory value as a Buffer of its own. */
   valueBuf(id: number): Buffer {
-    return this.values.buf(this.vChunk.get(id), this.vOff.get(id), this.vLen.get(id));
+    return this.values.buf(this.vAddr.get(id), this.vLen.get(id));
   }
 
   /** The value is durable now: keep it on disk only. */
   offload(id: number): void {
     const len = this.vLen.get(id);
     if (len < 0) return;
-    this.values.free(this.vChunk.get(id), len);
+    this.values.free(this.vAddr.get(id), len);
     this.vLen.set(id, ON_DISK);
   }
 
   /** Compaction removed the version. */
   remove(id: number): void {
     const len = this.vLen.get(id);
-    if (len >= 0) this.values.free(this.vChunk.get(id), len);
+    if (len >= 0) this.values.free(this.vAddr.get(id), len);
     if (this.lease.get(id) !== 0) this.leases.unref(this.lease.get(id));
     this.lease.set(id, 0);
     this.vLen.set(id, REMOVED);
@@ -136,8 +135,7 @@ export class VersionTable {
         const p = this.prev.get(id);
         this.prev.set(n, p < 0 ? -1 : map[p]);
         this.lease.set(n, this.lease.get(id));
-        this.vChunk.set(n, this.vChunk.get(id));
-        this.vOff.set(n, this.vOff.get(id));
+        this.vAddr.set(n, this.vAddr.get(id));
         this.vLen.set(n, this.vLen.get(id));
       } else {
         const p = this.prev.get(id);
@@ -159,8 +157,7 @@ export class VersionTable {
       const len = this.vLen.get(id);
       if (len < 0) continue;
       fresh.put(this.valueStr(id), len);
-      this.vChunk.set(id, fresh.lastChunk);
-      this.vOff.set(id, fresh.lastOffset);
+      this.vAddr.set(id, fresh.lastAddr);
     }
     this.values = fresh;
   }
@@ -182,9 +179,9 @@ export class VersionTable {
     for (const c of this.columns()) c.ensure(n);
   }
 
-  private columns(): Array<PagedU53 | PagedI32> {
-    const { modRev, createRev, ver, keyId, prev, lease, vChunk, vOff, vLen } = this;
-    return [modRev, createRev, ver, keyId, prev, lease, vChunk, vOff, vLen];
+  private columns(): Array<PagedU53 | PagedI32 | PagedSmall | PagedSparseI32> {
+    const { modRev, createRev, ver, keyId, prev, lease, vAddr, vLen } = this;
+    return [modRev, createRev, ver, keyId, prev, lease, vAddr, vLen];
   }
 }
 

@@ -107,7 +107,7 @@ export class MvccStore implements PrevReader {
     key: (id) => this.keys.keyOf(this.v.keyId.get(id)),
     value: (id) => this.valueString(id) ?? '',
     version: (id) => this.v.ver.get(id),
-    createRevision: (id) => this.v.createRev.get(id),
+    createRevision: (id) => this.v.createRevOf(id),
     modRevision: (id) => this.v.modRev.get(id),
     toKeyValue: (id, keysOnly) => this.kvOf(id, keysOnly),
   };
@@ -135,7 +135,7 @@ export class MvccStore implements PrevReader {
   /** The newest version at or below `rev` in a chain starting at `id`, if live (-1 when absent then). */
   private visibleId(id: number, rev: number): number {
     const v = this.v;
-    while (id >= 0 && v.modRev.get(id) > rev) id = v.prev.get(id);
+    while (id >= 0 && v.modRev.get(id) > rev) id = v.prevOf(id);
     return id >= 0 && v.vLen.get(id) !== TOMBSTONE ? id : -1;
   }
 
@@ -165,7 +165,7 @@ export class MvccStore implements PrevReader {
     const v = this.v;
     return {
       key: key ?? this.keys.keyBuf(v.keyId.get(id)),
-      createRevision: v.createRev.get(id),
+      createRevision: v.createRevOf(id),
       modRevision: v.modRev.get(id),
       version: v.ver.get(id),
       value: keysOnly ? EMPTY : this.valueBuffer(id),
@@ -182,7 +182,7 @@ export class MvccStore implements PrevReader {
       key ?? this.keys.keyOf(v.keyId.get(id)),
       value,
       v.modRev.get(id),
-      v.createRev.get(id),
+      v.createRevOf(id),
       v.ver.get(id),
       v.leaseOf(id),
       id,
@@ -196,11 +196,11 @@ export class MvccStore implements PrevReader {
     const kid = this.keys.find(r.key);
     let id = kid >= 0 ? this.keys.latest.get(kid) : -1;
     const v = this.v;
-    while (id >= 0 && v.modRev.get(id) > r.modRev) id = v.prev.get(id);
+    while (id >= 0 && v.modRev.get(id) > r.modRev) id = v.prevOf(id);
     // Changes of one revision are adjacent in the chain, newest first: step to the wanted occurrence.
     let n = 0;
-    for (let p = id; p >= 0 && v.modRev.get(p) === r.modRev; p = v.prev.get(p)) n++;
-    for (let k = n - 1; k > occurrence && id >= 0; k--) id = v.prev.get(id);
+    for (let p = id; p >= 0 && v.modRev.get(p) === r.modRev; p = v.prevOf(p)) n++;
+    for (let k = n - 1; k > occurrence && id >= 0; k--) id = v.prevOf(id);
     return id >= 0 && v.modRev.get(id) === r.modRev ? id : -1;
   }
 
@@ -240,7 +240,7 @@ export class MvccStore implements PrevReader {
   private get(req: RangeRequest, rev: number, headerRev: number): RangeResponse {
     const kid = this.keys.findBytes(req.key);
     const id = kid < 0 ? -1 : this.visibleId(this.keys.latest.get(kid), rev);
-    if (id < 0 || !passesRevisionFilters(req, this.v.modRev.get(id), this.v.createRev.get(id))) {
+    if (id < 0 || !passesRevisionFilters(req, this.v.modRev.get(id), this.v.createRevOf(id))) {
       return { header: { revision: headerRev }, kvs: EMPTY_KVS, more: false, count: id < 0 ? 0 : 1 };
     }
     const key = Buffer.isBuffer(req.key) ? req.key : undefined;
@@ -285,7 +285,7 @@ export class MvccStore implements PrevReader {
 
   /** The previous version of the key of version `id`, or -1 (for the durable cache's hot-key rule). */
   prevOf(id: number): number {
-    return this.v.prev.get(id);
+    return this.v.prevOf(id);
   }
 
   /** Versions in the history window with revision in [from, to], in order, until `visit` returns false. */
@@ -335,7 +335,7 @@ export class MvccStore implements PrevReader {
     const res: PutResponse = { header: { revision: w.rev } };
     if (req.prevKv && live >= 0) res.prevKv = this.kvOf(live);
     if (kid < 0) kid = this.keys.add(key);
-    const createRev = live >= 0 ? v.createRev.get(live) : w.rev;
+    const createRev = live >= 0 ? v.createRevOf(live) : w.rev;
     const version = live >= 0 ? v.ver.get(live) + 1 : 1;
     const id = v.add(kid, cur, w.rev, createRev, version, lease, value);
     this.keys.latest.set(kid, id);
@@ -429,7 +429,7 @@ export class MvccStore implements PrevReader {
         res = cmp(id >= 0 ? v.ver.get(id) : 0, c.version ?? 0);
         break;
       case 'CREATE':
-        res = cmp(id >= 0 ? v.createRev.get(id) : 0, c.createRevision ?? 0);
+        res = cmp(id >= 0 ? v.createRevOf(id) : 0, c.createRevision ?? 0);
         break;
       case 'MOD':
         res = cmp(id >= 0 ? v.modRev.get(id) : 0, c.modRevision ?? 0);
@@ -520,12 +520,12 @@ export class MvccStore implements PrevReader {
     let r = latest;
     while (r >= 0 && v.modRev.get(r) > rev) {
       newer = r;
-      r = v.prev.get(r);
+      r = v.prevOf(r);
     }
     if (r < 0) return;
     // The chain from r down, newest first; changes of one revision are adjacent, the oldest is occurrence 0.
     const chain: number[] = [];
-    for (let x = r; x >= 0; x = v.prev.get(x)) chain.push(x);
+    for (let x = r; x >= 0; x = v.prevOf(x)) chain.push(x);
     const occurrence = new Array<number>(chain.length);
     for (let i = chain.length - 1; i >= 0; i--) {
       occurrence[i] =
@@ -535,11 +535,11 @@ export class MvccStore implements PrevReader {
     }
     const key = this.keys.keyOf(kid);
     for (let i = 1; i < chain.length; i++) this.removeVersion(chain[i], key, occurrence[i], removed);
-    v.prev.set(r, -1);
+    v.setPrev(r, -1);
     if (v.vLen.get(r) === TOMBSTONE) {
       this.removeVersion(r, key, occurrence[0], removed);
       if (newer < 0) this.keys.remove(kid);
-      else v.prev.set(newer, -1);
+      else v.setPrev(newer, -1);
     }
   }
 

@@ -111,68 +111,67 @@ export class PagedU53 {
   }
 }
 
-const NO_WIDE = new Float64Array(0);
+type SmallPage = Uint8Array | Uint16Array | Uint32Array | Float64Array;
+
+/** The largest value a page of this element size holds (a Float64 page holds any integer up to 2^53). */
+function pageMax(p: SmallPage): number {
+  const b = p.BYTES_PER_ELEMENT;
+  return b === 1 ? 0xff : b === 2 ? 0xffff : b === 4 ? 0xffffffff : Infinity;
+}
 
 /**
- * A paged column of small integers: 2 bytes an entry while a page's values stay within `[bias, bias + 65535]`
- * (lengths, versions), a page of its own in 8 bytes per entry only for a page that holds one outside that (a
- * value over 64 KiB, a key written 65,535 times). Exact for any integer up to 2^53.
+ * A paged column of mostly small integers (lengths, versions, distances to another row): each page is as wide as
+ * its largest value needs, 1 byte an entry while they stay below 256 (from `bias`), then 2, 4 or 8 bytes for that
+ * page alone, widened in place the first time a value does not fit. Exact for any integer up to 2^53.
  */
 export class PagedSmall {
-  private readonly narrow: Uint16Array[] = [];
-  /** Per page: its wide copy, or {@link NO_WIDE} while the page is narrow. */
-  private readonly wide: Float64Array[] = [];
+  private readonly pages: SmallPage[] = [];
   capacity = 0;
 
-  /** `bias`: the smallest value a narrow page holds (stored values are `v - bias`). */
+  /** `bias`: the smallest value expected (stored as `v - bias`; a smaller one makes its page 8 bytes wide). */
   constructor(private readonly bias = 0) {}
 
   ensure(n: number): void {
     while (this.capacity < n) {
-      this.narrow.push(new Uint16Array(PAGE));
-      this.wide.push(NO_WIDE);
+      this.pages.push(new Uint8Array(PAGE));
       this.capacity += PAGE;
     }
   }
 
   get(i: number): number {
-    const w = this.wide[i >>> SHIFT];
-    return w.length === 0 ? this.narrow[i >>> SHIFT][i & MASK] + this.bias : w[i & MASK];
+    return this.pages[i >>> SHIFT][i & MASK] + this.bias;
   }
 
   set(i: number, v: number): void {
-    const p = i >>> SHIFT;
-    const w = this.wide[p];
-    if (w.length !== 0) {
-      w[i & MASK] = v;
-      return;
-    }
+    const p = this.pages[i >>> SHIFT];
     const s = v - this.bias;
-    if (s >= 0 && s <= 0xffff) {
-      this.narrow[p][i & MASK] = s;
+    if (s >= 0 ? s <= pageMax(p) : p.BYTES_PER_ELEMENT === 8) {
+      p[i & MASK] = s;
       return;
     }
-    // First value of this page that does not fit: the page goes wide (and stays so until truncated away).
-    const n = this.narrow[p];
-    const wp = new Float64Array(PAGE);
-    for (let j = 0; j < PAGE; j++) wp[j] = n[j] + this.bias;
-    wp[i & MASK] = v;
-    this.wide[p] = wp;
-    this.narrow[p] = new Uint16Array(0);
+    // The first value of this page that does not fit: the page gets the narrowest width that holds it.
+    const wide =
+      s < 0 || s > 0xffffffff
+        ? new Float64Array(PAGE)
+        : s > 0xffff
+          ? new Uint32Array(PAGE)
+          : new Uint16Array(PAGE);
+    wide.set(p);
+    wide[i & MASK] = s;
+    this.pages[i >>> SHIFT] = wide;
   }
 
   truncate(n: number): void {
     const keep = Math.max(1, Math.ceil(n / PAGE));
-    if (this.narrow.length > keep) {
-      this.narrow.length = keep;
-      this.wide.length = keep;
+    if (this.pages.length > keep) {
+      this.pages.length = keep;
       this.capacity = keep * PAGE;
     }
   }
 
   get bytes(): number {
     let b = 0;
-    for (let p = 0; p < this.narrow.length; p++) b += this.narrow[p].byteLength + this.wide[p].byteLength;
+    for (const p of this.pages) b += p.byteLength;
     return b;
   }
 }

@@ -23,11 +23,15 @@ export const NO_LEASE: LeaseId = 0n;
  */
 export class VersionTable {
   readonly modRev = new PagedU53();
-  readonly createRev = new PagedU53();
+  /** `modRev - createRev + 1`, 0 for a tombstone's 0: small for every version of a key created recently. */
+  private readonly createGap = new PagedSmall();
   readonly ver = new PagedSmall();
   readonly keyId = new PagedI32();
-  /** The key's previous version (older, possibly of the same revision), or -1. */
-  readonly prev = new PagedI32();
+  /**
+   * Distance back to the key's previous version (older, possibly of the same revision), 0 for none: small for a
+   * key written often, and nothing to store for a key written once.
+   */
+  private readonly prevGap = new PagedSmall();
   /** Index into {@link leases}; 0 = no lease (pages only where some version has one). */
   readonly lease = new PagedSparseI32();
   /** Arena address of the value. */
@@ -55,10 +59,10 @@ export class VersionTable {
     const id = this.length++;
     if (id >= this.modRev.capacity) this.grow(id + 1);
     this.modRev.set(id, modRev);
-    this.createRev.set(id, createRev);
+    this.createGap.set(id, createRev === 0 ? 0 : modRev - createRev + 1);
     this.ver.set(id, ver);
     this.keyId.set(id, keyId);
-    this.prev.set(id, prev);
+    this.prevGap.set(id, prev < 0 ? 0 : id - prev);
     this.lease.set(id, lease === NO_LEASE ? 0 : this.leases.ref(lease));
     if (value === null) this.vLen.set(id, TOMBSTONE);
     else if (onDisk) this.vLen.set(id, ON_DISK);
@@ -68,6 +72,23 @@ export class VersionTable {
       this.vLen.set(id, value.length);
     }
     return id;
+  }
+
+  /** The create revision of a version (0 for a tombstone). */
+  createRevOf(id: number): number {
+    const g = this.createGap.get(id);
+    return g === 0 ? 0 : this.modRev.get(id) - g + 1;
+  }
+
+  /** The key's previous version, or -1. */
+  prevOf(id: number): number {
+    const g = this.prevGap.get(id);
+    return g === 0 ? -1 : id - g;
+  }
+
+  /** Link a version to an older one of its key (-1: none). */
+  setPrev(id: number, prev: number): void {
+    this.prevGap.set(id, prev < 0 ? 0 : id - prev);
   }
 
   /** The lease of a version. */
@@ -127,20 +148,18 @@ export class VersionTable {
         continue;
       }
       map[id] = n;
+      const p = this.prevOf(id);
       if (n !== id) {
         this.modRev.set(n, this.modRev.get(id));
-        this.createRev.set(n, this.createRev.get(id));
+        // The gap to the create revision moves with the row as it is.
+        this.createGap.set(n, this.createGap.get(id));
         this.ver.set(n, this.ver.get(id));
         this.keyId.set(n, this.keyId.get(id));
-        const p = this.prev.get(id);
-        this.prev.set(n, p < 0 ? -1 : map[p]);
         this.lease.set(n, this.lease.get(id));
         this.vAddr.set(n, this.vAddr.get(id));
         this.vLen.set(n, this.vLen.get(id));
-      } else {
-        const p = this.prev.get(id);
-        this.prev.set(n, p < 0 ? -1 : map[p]);
       }
+      this.setPrev(n, p < 0 ? -1 : map[p]);
       n++;
     }
     this.length = n;
@@ -180,8 +199,8 @@ export class VersionTable {
   }
 
   private columns(): Array<PagedU53 | PagedI32 | PagedSmall | PagedSparseI32> {
-    const { modRev, createRev, ver, keyId, prev, lease, vAddr, vLen } = this;
-    return [modRev, createRev, ver, keyId, prev, lease, vAddr, vLen];
+    const { modRev, createGap, ver, keyId, prevGap, lease, vAddr, vLen } = this;
+    return [modRev, createGap, ver, keyId, prevGap, lease, vAddr, vLen];
   }
 }
 

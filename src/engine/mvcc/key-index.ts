@@ -6,12 +6,20 @@ const GONE = -2;
 /** Inserts kept in the small sorted run before it is merged into the large one. */
 const RUN_MAX = 2048;
 
+/** The home slot of a 32-bit hash in a table of `size` slots: its top bits scaled to the size (no modulo). */
+function slotOf(hash: number, size: number): number {
+  // The product may round in its low bits (it is up to 2^63), which moves a slot by one at most: the same hash
+  // always gives the same slot, and the clamp keeps the one at the very top inside the table.
+  const s = Math.floor((hash * size) / 4294967296);
+  return s < size ? s : size - 1;
+}
+
 /**
  * Key → newest version id, with byte-ordered iteration (etcd mvcc's `treeIndex`), packed.
  *
  * Every key gets a small integer id. Its bytes are stored once, in a {@link ByteArena}; the id's address and its
  * newest version are in typed arrays. Both indexes hold only ids and read the bytes from the arena:
- * - point lookups: an open-addressing hash table of ids (linear probing, at most half full, deletion by backward
+ * - point lookups: an open-addressing hash table of ids (linear probing, 60–75 % full, deletion by backward
  *   shift, so no tombstones), hashing the probe key with FNV-1a;
  * - order: a large sorted array of ids plus a small sorted run of recent inserts, merged into the large one when
  *   the run is full (block copies between binary searches, O(keys) int moves every {@link RUN_MAX} inserts).
@@ -19,7 +27,7 @@ const RUN_MAX = 2048;
  *
  * A removed key leaves the hash table at once; its id stays in the sorted arrays, skipped by scans, until the next
  * merge drops it, and only then is it reused, so an id in the sorted arrays always means the key it was given for.
- * About 40 bytes per key plus its bytes, against ~150 for a Map entry, a B-tree entry and a V8 string.
+ * About 20 bytes per key plus its bytes, against ~150 for a Map entry, a B-tree entry and a V8 string.
  */
 export class KeyIndex {
   private arena = new ByteArena();
@@ -33,8 +41,8 @@ export class KeyIndex {
   /** Removed ids still in the sorted arrays. */
   private leaving: number[] = [];
   private count = 0;
+  /** Any size, not a power of two: grown by 1.25× to stay 60–75 % full, where doubling left it 25–50 % full. */
   private table = new Int32Array(16).fill(-1);
-  private mask = 15;
   private main = new Int32Array(0);
   private mainLen = 0;
   private run = new Int32Array(RUN_MAX);
@@ -47,29 +55,27 @@ export class KeyIndex {
 
   /** The id of a key (binary string), or -1. */
   find(key: string): number {
-    const mask = this.mask;
     const table = this.table;
     const n = key.length;
-    let h = hashStr(key) & mask;
+    let h = slotOf(hashStr(key), table.length);
     for (;;) {
       const id = table[h];
       if (id < 0) return -1;
       if (this.kLen.get(id) === n && this.arena.equals(this.kAddr.get(id), n, key)) return id;
-      h = (h + 1) & mask;
+      if (++h === table.length) h = 0;
     }
   }
 
   /** The id of a key given as bytes, or -1: the point-read path, with no string made for the key. */
   findBytes(key: Uint8Array): number {
-    const mask = this.mask;
     const table = this.table;
     const n = key.length;
-    let h = hashBytes(key) & mask;
+    let h = slotOf(hashBytes(key), table.length);
     for (;;) {
       const id = table[h];
       if (id < 0) return -1;
       if (this.kLen.get(id) === n && this.arena.equalsBytes(this.kAddr.get(id), key)) return id;
-      h = (h + 1) & mask;
+      if (++h === table.length) h = 0;
     }
   }
 
@@ -85,8 +91,9 @@ export class KeyIndex {
     this.arena.put(key, key.length);
     this.kAddr.set(id, this.arena.lastAddr);
     this.kLen.set(id, key.length);
+    // Grow before the id counts as held (latest not GONE), or the rehash would put it in and insertSlot again.
+    if (++this.count * 4 > this.table.length * 3) this.rehash(Math.ceil(this.count / 0.6));
     this.latest.set(id, -1);
-    if (++this.count * 2 > this.table.length) this.rehash(this.table.length * 2);
     this.insertSlot(id, hashStr(key));
     this.insertOrdered(id);
     return id;
@@ -206,26 +213,30 @@ export class KeyIndex {
   }
 
   private insertSlot(id: number, hash: number): void {
-    let h = hash & this.mask;
-    while (this.table[h] >= 0) h = (h + 1) & this.mask;
-    this.table[h] = id;
+    const table = this.table;
+    let h = slotOf(hash, table.length);
+    while (table[h] >= 0) if (++h === table.length) h = 0;
+    table[h] = id;
   }
 
   private slotHash(id: number): number {
-    return this.arena.hash(this.kAddr.get(id), this.kLen.get(id)) & this.mask;
+    return slotOf(this.arena.hash(this.kAddr.get(id), this.kLen.get(id)), this.table.length);
   }
 
   private deleteSlot(id: number): void {
     const table = this.table;
-    const mask = this.mask;
+    const size = table.length;
+    const next = (i: number): number => (i + 1 === size ? 0 : i + 1);
+    /** How far slot `i` is past slot `from`, going round. */
+    const after = (i: number, from: number): number => (i >= from ? i - from : i + size - from);
     let h = this.slotHash(id);
-    while (table[h] !== id) h = (h + 1) & mask;
+    while (table[h] !== id) h = next(h);
     // Backward-shift deletion: move later entries of the probe sequence into the hole, so lookups stay exact.
     let hole = h;
-    for (let i = (h + 1) & mask; table[i] >= 0; i = (i + 1) & mask) {
+    for (let i = next(h); table[i] >= 0; i = next(i)) {
       const home = this.slotHash(table[i]);
-      const dist = (i - home) & mask;
-      const holeDist = (i - hole) & mask;
+      const dist = after(i, home);
+      const holeDist = after(i, hole);
       if (dist >= holeDist) {
         table[hole] = table[i];
         hole = i;
@@ -236,9 +247,9 @@ export class KeyIndex {
 
   private rehash(size: number): void {
     this.table = new Int32Array(size).fill(-1);
-    this.mask = size - 1;
     for (let id = 0; id < this.ids; id++) {
-      if (this.latest.get(id) !== GONE) this.insertSlot(id, this.slotHash(id));
+      if (this.latest.get(id) !== GONE)
+        this.insertSlot(id, this.arena.hash(this.kAddr.get(id), this.kLen.get(id)));
     }
   }
 

@@ -108,6 +108,18 @@ export const STATECAR_NODE_FLAGS: string[] = (
   .filter((f) => f !== '');
 
 /**
+ * Environment every benchmarked sidecar gets on top of the bench's own: the deployment's malloc setting
+ * (deploy/Dockerfile's `MALLOC_MMAP_THRESHOLD_`; BENCH_STATECAR_MALLOC_ENV overrides, space-separated NAME=value
+ * pairs, '' for glibc's defaults).
+ */
+export const STATECAR_ENV: Record<string, string> = Object.fromEntries(
+  (process.env.BENCH_STATECAR_MALLOC_ENV ?? 'MALLOC_MMAP_THRESHOLD_=131072')
+    .split(' ')
+    .filter((p) => p.includes('='))
+    .map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]),
+);
+
+/**
  * Start statecar from `dist/src/cli.js` with daprd's flags on free ports, a durable store in a temp directory and
  * `--etcd-port`; resolves once /v1.0/healthz answers 204. Metrics stay enabled (daprd's default).
  */
@@ -153,7 +165,7 @@ export async function startStatecar(
       'warn',
       ...extraArgs,
     ],
-    { cwd: repoRoot },
+    { cwd: repoRoot, env: { ...process.env, ...STATECAR_ENV } },
   );
   const stop = async (): Promise<void> => {
     await proc.stop(10_000);

@@ -23,7 +23,7 @@ beforeAll(async () => {
     startSidecar({ components, env: { DAPR_API_TOKEN: TOKEN } }),
   ]);
   for (const sc of [open, guarded]) {
-    const headers = sc === guarded ? { 'dapr-api-token': TOKEN } : {};
+    const headers: Record<string, string> = sc === guarded ? { 'dapr-api-token': TOKEN } : {};
     const save = await request(
       sc.httpUrl,
       'POST',

@@ -107,7 +107,8 @@ export class ByteArena {
     const c = chunkOf(addr);
     const off = addr - c * CHUNK;
     const b = this.chunks[c]!;
-    for (let i = 0; i < len; i++) if (b[off + i] !== s.charCodeAt(i)) return false;
+    // From the end: keys of one table tend to share prefixes, so a probe that is not the key fails at once.
+    for (let i = len - 1; i >= 0; i--) if (b[off + i] !== s.charCodeAt(i)) return false;
     return true;
   }
 
@@ -117,7 +118,7 @@ export class ByteArena {
     const c = chunkOf(addr);
     const off = addr - c * CHUNK;
     const b = this.chunks[c]!;
-    for (let i = 0; i < key.length; i++) if (b[off + i] !== key[i]) return false;
+    for (let i = key.length - 1; i >= 0; i--) if (b[off + i] !== key[i]) return false;
     return true;
   }
 

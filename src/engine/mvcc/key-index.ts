@@ -19,7 +19,7 @@ function slotOf(hash: number, size: number): number {
  *
  * Every key gets a small integer id. Its bytes are stored once, in a {@link ByteArena}; the id's address and its
  * newest version are in typed arrays. Both indexes hold only ids and read the bytes from the arena:
- * - point lookups: an open-addressing hash table of ids (linear probing, 60–75 % full, deletion by backward
+ * - point lookups: an open-addressing hash table of ids (linear probing, 50–75 % full, deletion by backward
  *   shift, so no tombstones), hashing the probe key with FNV-1a;
  * - order: a large sorted array of ids plus a small sorted run of recent inserts, merged into the large one when
  *   the run is full (block copies between binary searches, O(keys) int moves every {@link RUN_MAX} inserts).
@@ -41,8 +41,18 @@ export class KeyIndex {
   /** Removed ids still in the sorted arrays. */
   private leaving: number[] = [];
   private count = 0;
-  /** Any size, not a power of two: grown by 1.25× to stay 60–75 % full, where doubling left it 25–50 % full. */
+  /** Any size, not a power of two: grown ×1.5 when 75 % full (back to 50 %), where doubling kept it 25–50 % full. */
   private table = new Int32Array(16).fill(-1);
+  /** Bumped whenever a slot changes: a remembered miss below is good only while it stands. */
+  private tableVersion = 0;
+  /**
+   * The last {@link find} that missed: its key, hash and the empty slot its probe ended at, so the {@link add}
+   * that follows (a put of a new key) neither hashes nor probes again.
+   */
+  private missKey: string | undefined;
+  private missHash = 0;
+  private missSlot = -1;
+  private missVersion = -1;
   private main = new Int32Array(0);
   private mainLen = 0;
   private run = new Int32Array(RUN_MAX);
@@ -57,10 +67,17 @@ export class KeyIndex {
   find(key: string): number {
     const table = this.table;
     const n = key.length;
-    let h = slotOf(hashStr(key), table.length);
+    const hash = hashStr(key);
+    let h = slotOf(hash, table.length);
     for (;;) {
       const id = table[h];
-      if (id < 0) return -1;
+      if (id < 0) {
+        this.missKey = key;
+        this.missHash = hash;
+        this.missSlot = h;
+        this.missVersion = this.tableVersion;
+        return -1;
+      }
       if (this.kLen.get(id) === n && this.arena.equals(this.kAddr.get(id), n, key)) return id;
       if (++h === table.length) h = 0;
     }
@@ -92,9 +109,13 @@ export class KeyIndex {
     this.kAddr.set(id, this.arena.lastAddr);
     this.kLen.set(id, key.length);
     // Grow before the id counts as held (latest not GONE), or the rehash would put it in and insertSlot again.
-    if (++this.count * 4 > this.table.length * 3) this.rehash(Math.ceil(this.count / 0.6));
+    if (++this.count * 4 > this.table.length * 3) this.rehash(this.count * 2);
     this.latest.set(id, -1);
-    this.insertSlot(id, hashStr(key));
+    if (key === this.missKey && this.missVersion === this.tableVersion) {
+      this.table[this.missSlot] = id;
+      this.tableVersion++;
+    } else this.insertSlot(id, key === this.missKey ? this.missHash : hashStr(key));
+    this.missKey = undefined;
     this.insertOrdered(id);
     return id;
   }
@@ -217,6 +238,7 @@ export class KeyIndex {
     let h = slotOf(hash, table.length);
     while (table[h] >= 0) if (++h === table.length) h = 0;
     table[h] = id;
+    this.tableVersion++;
   }
 
   private slotHash(id: number): number {
@@ -243,10 +265,12 @@ export class KeyIndex {
       }
     }
     table[hole] = -1;
+    this.tableVersion++;
   }
 
   private rehash(size: number): void {
     this.table = new Int32Array(size).fill(-1);
+    this.tableVersion++;
     for (let id = 0; id < this.ids; id++) {
       if (this.latest.get(id) !== GONE)
         this.insertSlot(id, this.arena.hash(this.kAddr.get(id), this.kLen.get(id)));

@@ -3,6 +3,9 @@ import { PagedI32, PagedSmall, PagedU53 } from './paged-array';
 
 /** `latest` of a key id that is free (or waiting to be freed); never a version id. */
 const GONE = -2;
+/** Key ids below 2^26 share their hash table slot with 5 bits of the key's hash (see KeyIndex.table). */
+const TAG_SHIFT = 26;
+const TAGS = 31 << TAG_SHIFT;
 /** Inserts kept in the small sorted run before it is merged into the large one. */
 const RUN_MAX = 2048;
 
@@ -41,8 +44,15 @@ export class KeyIndex {
   /** Removed ids still in the sorted arrays. */
   private leaving: number[] = [];
   private count = 0;
-  /** Any size, not a power of two: grown ×1.5 when 75 % full (back to 50 %), where doubling kept it 25–50 % full. */
+  /**
+   * Any size, not a power of two: grown ×1.5 when 75 % full (back to 50 %), where doubling kept it 25–50 % full.
+   * A slot holds a key id and, above it, 5 bits of the key's hash: a probe that meets another key is told apart by
+   * those bits 31 times in 32 without reading that key's columns and bytes (cache misses), which keeps a fuller
+   * table as fast as a half-empty one. Once ids outgrow 26 bits the tags go (`tags` 0) and every probe compares.
+   */
   private table = new Int32Array(16).fill(-1);
+  private tags = TAGS;
+  private idMask = (1 << TAG_SHIFT) - 1;
   /** Bumped whenever a slot changes: a remembered miss below is good only while it stands. */
   private tableVersion = 0;
   /**
@@ -69,16 +79,21 @@ export class KeyIndex {
     const n = key.length;
     const hash = hashStr(key);
     let h = slotOf(hash, table.length);
+    const tags = this.tags;
+    const tag = (hash << TAG_SHIFT) & tags;
     for (;;) {
-      const id = table[h];
-      if (id < 0) {
+      const e = table[h];
+      if (e < 0) {
         this.missKey = key;
         this.missHash = hash;
         this.missSlot = h;
         this.missVersion = this.tableVersion;
         return -1;
       }
-      if (this.kLen.get(id) === n && this.arena.equals(this.kAddr.get(id), n, key)) return id;
+      if ((e & tags) === tag) {
+        const id = e & this.idMask;
+        if (this.kLen.get(id) === n && this.arena.equals(this.kAddr.get(id), n, key)) return id;
+      }
       if (++h === table.length) h = 0;
     }
   }
@@ -87,11 +102,17 @@ export class KeyIndex {
   findBytes(key: Uint8Array): number {
     const table = this.table;
     const n = key.length;
-    let h = slotOf(hashBytes(key), table.length);
+    const hash = hashBytes(key);
+    let h = slotOf(hash, table.length);
+    const tags = this.tags;
+    const tag = (hash << TAG_SHIFT) & tags;
     for (;;) {
-      const id = table[h];
-      if (id < 0) return -1;
-      if (this.kLen.get(id) === n && this.arena.equalsBytes(this.kAddr.get(id), key)) return id;
+      const e = table[h];
+      if (e < 0) return -1;
+      if ((e & tags) === tag) {
+        const id = e & this.idMask;
+        if (this.kLen.get(id) === n && this.arena.equalsBytes(this.kAddr.get(id), key)) return id;
+      }
       if (++h === table.length) h = 0;
     }
   }
@@ -109,10 +130,17 @@ export class KeyIndex {
     this.kAddr.set(id, this.arena.lastAddr);
     this.kLen.set(id, key.length);
     // Grow before the id counts as held (latest not GONE), or the rehash would put it in and insertSlot again.
+    if (id > this.idMask) {
+      // Past 2^26 ids: no room for tags any more; rehash without them.
+      this.tags = 0;
+      this.idMask = 0x7fffffff;
+      this.missKey = undefined;
+      this.rehash(this.table.length);
+    }
     if (++this.count * 4 > this.table.length * 3) this.rehash(this.count * 2);
     this.latest.set(id, -1);
     if (key === this.missKey && this.missVersion === this.tableVersion) {
-      this.table[this.missSlot] = id;
+      this.table[this.missSlot] = id | ((this.missHash << TAG_SHIFT) & this.tags);
       this.tableVersion++;
     } else this.insertSlot(id, key === this.missKey ? this.missHash : hashStr(key));
     this.missKey = undefined;
@@ -237,7 +265,7 @@ export class KeyIndex {
     const table = this.table;
     let h = slotOf(hash, table.length);
     while (table[h] >= 0) if (++h === table.length) h = 0;
-    table[h] = id;
+    table[h] = id | ((hash << TAG_SHIFT) & this.tags);
     this.tableVersion++;
   }
 
@@ -251,12 +279,13 @@ export class KeyIndex {
     const next = (i: number): number => (i + 1 === size ? 0 : i + 1);
     /** How far slot `i` is past slot `from`, going round. */
     const after = (i: number, from: number): number => (i >= from ? i - from : i + size - from);
+    const idMask = this.idMask;
     let h = this.slotHash(id);
-    while (table[h] !== id) h = next(h);
+    while ((table[h] & idMask) !== id) h = next(h);
     // Backward-shift deletion: move later entries of the probe sequence into the hole, so lookups stay exact.
     let hole = h;
     for (let i = next(h); table[i] >= 0; i = next(i)) {
-      const home = this.slotHash(table[i]);
+      const home = this.slotHash(table[i] & idMask);
       const dist = after(i, home);
       const holeDist = after(i, hole);
       if (dist >= holeDist) {

@@ -1,5 +1,5 @@
 import { ByteArena } from '../../src/engine/mvcc/byte-arena';
-import { PagedSmall, PagedSparseI32, PagedU53 } from '../../src/engine/mvcc/paged-array';
+import { PagedRising, PagedSmall, PagedSparseI32, PagedU53 } from '../../src/engine/mvcc/paged-array';
 
 /**
  * The packed store's narrow columns hold any value they are given: a page that meets a value its narrow form
@@ -36,6 +36,25 @@ describe('packed store columns', () => {
     expect(c.get(2 * PAGE + 1)).toBe(42);
     expect(c.get(2 * PAGE)).toBe(0);
     expect(c.get(10)).toBe(0);
+  });
+
+  test('PagedRising: offsets from each page base, rewritten in order as a renumbering does', () => {
+    const c = new PagedRising();
+    c.ensure(3 * PAGE);
+    const v = (i: number): number => 1000 + Math.floor(i / 3);
+    for (let i = 0; i < 3 * PAGE; i++) c.set(i, v(i));
+    expect(c.bytes).toBe(3 * PAGE * 2);
+    // Squeeze out every other row from index 100 on, in order, as VersionTable.renumber does.
+    let n = 100;
+    for (let i = 100; i < 3 * PAGE; i += 2) c.set(n++, v(i));
+    for (let i = 0; i < n; i++) {
+      const want = i < 100 ? v(i) : v(100 + 2 * (i - 100));
+      if (c.get(i) !== want) throw new Error(`entry ${i}: ${c.get(i)} != ${want}`);
+    }
+    c.set(n, 2 ** 50);
+    expect(c.get(n)).toBe(2 ** 50);
+    c.truncate(n + 1);
+    expect(c.get(n)).toBe(2 ** 50);
   });
 
   test('PagedU53 holds values past 2^32', () => {

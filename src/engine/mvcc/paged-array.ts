@@ -221,3 +221,43 @@ export class PagedSparseI32 {
     return b;
   }
 }
+
+/**
+ * A paged column of non-negative, non-decreasing integers (mod revisions in version id order): each page keeps a
+ * base, the first value ever written into it, and its entries as their distance from it in a {@link PagedSmall},
+ * 2 bytes an entry while a page of 65,536 rows spans fewer than 65,536 revisions (which every page does unless
+ * compaction squeezed it). A base never changes while its page lives: renumbering reads rows it has not moved yet,
+ * and only ever writes a row a value from a later one, never below the base.
+ */
+export class PagedRising {
+  private readonly offsets = new PagedSmall();
+  private readonly bases: number[] = [];
+
+  get capacity(): number {
+    return this.offsets.capacity;
+  }
+
+  ensure(n: number): void {
+    this.offsets.ensure(n);
+    while (this.bases.length * PAGE < this.offsets.capacity) this.bases.push(-1);
+  }
+
+  get(i: number): number {
+    return this.bases[i >>> SHIFT] + this.offsets.get(i);
+  }
+
+  set(i: number, v: number): void {
+    let base = this.bases[i >>> SHIFT];
+    if (base < 0) base = this.bases[i >>> SHIFT] = v;
+    this.offsets.set(i, v - base);
+  }
+
+  truncate(n: number): void {
+    this.offsets.truncate(n);
+    this.bases.length = Math.ceil(this.offsets.capacity / PAGE);
+  }
+
+  get bytes(): number {
+    return this.offsets.bytes;
+  }
+}

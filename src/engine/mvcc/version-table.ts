@@ -1,6 +1,6 @@
 import type { LeaseId } from '../contract';
 import { ByteArena } from './byte-arena';
-import { PagedI32, PagedSmall, PagedSparseI32, PagedU53 } from './paged-array';
+import { PagedI32, PagedRising, PagedSmall, PagedSparseI32, PagedU53 } from './paged-array';
 
 /** `vLen` of a tombstone. */
 export const TOMBSTONE = -1;
@@ -22,7 +22,7 @@ export const NO_LEASE: LeaseId = 0n;
  * table.
  */
 export class VersionTable {
-  readonly modRev = new PagedU53();
+  readonly modRev = new PagedRising();
   /** `modRev - createRev + 1`, 0 for a tombstone's 0: small for every version of a key created recently. */
   private readonly createGap = new PagedSmall();
   readonly ver = new PagedSmall();
@@ -198,7 +198,7 @@ export class VersionTable {
     for (const c of this.columns()) c.ensure(n);
   }
 
-  private columns(): Array<PagedU53 | PagedI32 | PagedSmall | PagedSparseI32> {
+  private columns(): Array<PagedU53 | PagedI32 | PagedSmall | PagedSparseI32 | PagedRising> {
     const { modRev, createGap, ver, keyId, prevGap, lease, vAddr, vLen } = this;
     return [modRev, createGap, ver, keyId, prevGap, lease, vAddr, vLen];
   }

@@ -13,8 +13,9 @@ export const REMOVED = -3;
 export const NO_LEASE: LeaseId = 0n;
 
 /**
- * Every version of every key, packed into typed arrays indexed by version id (~36 bytes a version, against ~80 for
- * a V8 object with its fields), with values as bytes in a {@link ByteArena}.
+ * Every version of every key, packed into typed arrays indexed by version id (14–32 bytes a version, see the column
+ * widths in docs/engine.md#memory-layout, against ~80 for a V8 object with its fields), with values as bytes in a
+ * {@link ByteArena}.
  *
  * Ids are handed out in execution order, so the table in id order is the revision log: (revision, position in the
  * revision) order, which is what watch replay, Hash and snapshots read. Compaction marks versions

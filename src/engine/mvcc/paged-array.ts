@@ -69,8 +69,8 @@ const TWO32 = 2 ** 32;
 
 /**
  * A paged column of non-negative integers up to 2^53 (arena addresses) in 4 bytes an entry while they stay
- * below 2^32: the high words get pages of their own only once some entry needs them, which takes four billion
- * writes. Half the memory of a Float64 column for every store that will ever exist in practice, exact for all.
+ * below 2^32: the high words get pages of their own only once some entry needs them, which takes 4 GiB of arena
+ * chunks. Half the memory of a Float64 column for every store that will ever exist in practice, exact for all.
  */
 export class PagedU53 {
   private readonly lo = new PagedI32();

@@ -7,7 +7,7 @@
  */
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import * as protobuf from 'protobufjs';
-import * as descriptor from 'protobufjs/ext/descriptor';
+import type * as descriptorExt from 'protobufjs/ext/descriptor';
 
 /** How a method streams, as grpc-js classifies methods. */
 export type StreamKind = 'unary' | 'serverStream' | 'clientStream' | 'bidi';
@@ -27,6 +27,15 @@ export interface MethodTypes {
 const RootWithDescriptors = protobuf.Root as unknown as {
   fromDescriptor(set: protobuf.Message): protobuf.Root;
 };
+
+/**
+ * protobufjs's descriptor extension, loaded by the gateway's first request: requiring it builds descriptor.proto's
+ * types, memory a sidecar whose gateway is never used would hold for nothing.
+ */
+function descriptorTypes(): typeof descriptorExt {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (see above)
+  return require('protobufjs/ext/descriptor') as typeof descriptorExt;
+}
 
 /** Method types by path, looked up in the server's service definitions on first use. */
 export class ServedMethodTypes {
@@ -79,6 +88,8 @@ export class ServedMethodTypes {
         ?.fileDescriptorProtos;
       root = null;
       if (files) {
+        // Loading the extension is also what adds Root.fromDescriptor.
+        const descriptor = descriptorTypes();
         root = RootWithDescriptors.fromDescriptor(
           descriptor.FileDescriptorSet.fromObject({
             file: files.map((b) => descriptor.FileDescriptorProto.decode(b)),

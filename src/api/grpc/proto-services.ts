@@ -2,7 +2,7 @@
  * Service definitions from statecar's own `.proto` files, loaded with the options every statecar handler expects
  * (camelCase fields, int64 as strings, defaults set, oneofs named).
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import path from 'node:path';
@@ -17,10 +17,11 @@ export function loadServiceDefinition(file: string, dotted: string): grpc.Servic
     defaults: true,
     oneofs: true,
   });
-  let node: unknown = grpc.loadPackageDefinition(def);
-  for (const part of dotted.split('.')) node = (node as Record<string, unknown>)[part];
-  const service = (node as { service?: grpc.ServiceDefinition } | undefined)?.service;
-  if (!service) throw new Error(`service ${dotted} not found in ${file}`);
+  // The method map itself, which grpc-js's loadPackageDefinition would hang on a client class as `.service`.
+  const service = def[dotted] as grpc.ServiceDefinition | undefined;
+  if (!service || !('path' in (Object.values(service)[0] ?? {}))) {
+    throw new Error(`service ${dotted} not found in ${file}`);
+  }
   return service;
 }
 

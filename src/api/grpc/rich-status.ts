@@ -4,7 +4,7 @@
  * grpc-go's status.WithDetails produces.
  */
 import path from 'node:path';
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata } from './grpc-core';
 import type { ServiceError } from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import type { DaprError, ErrorDetail } from '../dapr-errors';

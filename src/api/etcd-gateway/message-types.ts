@@ -6,7 +6,7 @@
  * has its routes with no gateway code.
  */
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
-import * as protobuf from 'protobufjs';
+import type * as protobuf from 'protobufjs';
 import type * as descriptorExt from 'protobufjs/ext/descriptor';
 
 /** How a method streams, as grpc-js classifies methods. */
@@ -24,13 +24,14 @@ export interface MethodTypes {
 }
 
 /** protobufjs's descriptor extension adds `Root.fromDescriptor`, which its typings do not declare. */
-const RootWithDescriptors = protobuf.Root as unknown as {
+interface RootWithDescriptors {
   fromDescriptor(set: protobuf.Message): protobuf.Root;
-};
+}
 
 /**
- * protobufjs's descriptor extension, loaded by the gateway's first request: requiring it builds descriptor.proto's
- * types, memory a sidecar whose gateway is never used would hold for nothing.
+ * protobufjs's descriptor extension, loaded by the gateway's first request: requiring it (and protobufjs) builds
+ * descriptor.proto's types, memory a sidecar whose gateway is never used would hold for nothing. Loading it is also
+ * what adds `Root.fromDescriptor`.
  */
 function descriptorTypes(): typeof descriptorExt {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (see above)
@@ -88,9 +89,10 @@ export class ServedMethodTypes {
         ?.fileDescriptorProtos;
       root = null;
       if (files) {
-        // Loading the extension is also what adds Root.fromDescriptor.
         const descriptor = descriptorTypes();
-        root = RootWithDescriptors.fromDescriptor(
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the extension (see above)
+        const Root = (require('protobufjs') as typeof protobuf).Root as unknown as RootWithDescriptors;
+        root = Root.fromDescriptor(
           descriptor.FileDescriptorSet.fromObject({
             file: files.map((b) => descriptor.FileDescriptorProto.decode(b)),
           }),

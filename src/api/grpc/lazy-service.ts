@@ -34,24 +34,26 @@ export interface LoadedService {
 }
 
 /**
- * A definition and implementation for `shapes` that delegate to what `load` returns, calling `load` once, on first
- * use. The real definition must have the same method keys, paths and shapes.
+ * A service definition for `shapes` whose codecs and message types are those of the definition `load` returns,
+ * calling `load` once, on first use. The real definition must have the same method keys, paths and shapes.
  */
-export function lazyService(shapes: readonly MethodShape[], load: () => LoadedService): LoadedService {
-  let loaded: LoadedService | undefined;
-  const real = (): LoadedService => (loaded ??= load());
+export function lazyDefinition(
+  shapes: readonly MethodShape[],
+  load: () => ServiceDefinition,
+): ServiceDefinition {
+  let loaded: ServiceDefinition | undefined;
   const method = (name: string): MethodDefinition<unknown, unknown> => {
-    const def = real().definition[name] as MethodDefinition<unknown, unknown> | undefined;
+    loaded ??= load();
+    const def = loaded[name] as MethodDefinition<unknown, unknown> | undefined;
     if (!def) throw new Error(`lazily loaded service has no method ${name}`);
     return def;
   };
   const definition: Record<string, MethodDefinition<unknown, unknown>> = {};
-  const implementation: UntypedServiceImplementation = {};
   for (const shape of shapes) {
-    const { name, originalName } = shape;
+    const { name } = shape;
     const def = {
       path: shape.path,
-      originalName,
+      originalName: shape.originalName,
       requestStream: shape.requestStream,
       responseStream: shape.responseStream,
       requestSerialize: (value: unknown) => method(name).requestSerialize(value),
@@ -67,13 +69,27 @@ export function lazyService(shapes: readonly MethodShape[], load: () => LoadedSe
       });
     }
     definition[name] = def as MethodDefinition<unknown, unknown>;
+  }
+  return definition as ServiceDefinition;
+}
+
+/**
+ * A definition and implementation for `shapes` that delegate to what `load` returns, calling `load` once, on first
+ * use. The real definition must have the same method keys, paths and shapes.
+ */
+export function lazyService(shapes: readonly MethodShape[], load: () => LoadedService): LoadedService {
+  let loaded: LoadedService | undefined;
+  const real = (): LoadedService => (loaded ??= load());
+  const definition = lazyDefinition(shapes, () => real().definition);
+  const implementation: UntypedServiceImplementation = {};
+  for (const { name, originalName } of shapes) {
     implementation[originalName] = ((call: unknown, callback: unknown) => {
       const impl = real().implementation;
       const handler = (impl[originalName] ?? impl[name]) as unknown as (a: unknown, b: unknown) => void;
       handler(call, callback);
     }) as UntypedHandleCall;
   }
-  return { definition: definition as ServiceDefinition, implementation };
+  return { definition, implementation };
 }
 
 /** The one service `register` adds to a server, captured (for packages that only offer `addToServer`). */

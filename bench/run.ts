@@ -6,6 +6,7 @@ import { renderChart } from './chart-svg';
 import { runE2e, type E2eResults } from './e2e-bench';
 import { benchDurablePut, benchReads, benchTxn, benchWatchFanout, type BenchResult } from './engine-bench';
 import { runEtcdBackendBench } from './etcd-backend-bench';
+import { benchFlagsCompare } from './flags-compare';
 import { benchLayoutCompare } from './layout-compare';
 import { benchSidecarMemory } from './memory-bench';
 import { benchRedis } from './redis-bench';
@@ -17,7 +18,8 @@ import { e2eRows, engineRows, markdownTable, textTable } from './report-table';
  * and the Markdown table in `bench/results/`. Each figure stands beside the floor it is compared with, measured in
  * the same run, so ratios hold on any machine.
  *
- * Environment: BENCH_ONLY=engine,memory,views,redis,e2e,etcd-backend (subsets; default all), BENCH_MS (engine ms
+ * Environment: BENCH_ONLY=engine,memory,views,redis,e2e,etcd-backend (subsets; default all; `flags`, only when
+ * named, compares the sidecar's Node flags, BENCH_FLAG_VARIANTS, see flags-compare.ts), BENCH_MS (engine ms
  * per figure, 3000), BENCH_RSS_KEYS (1,000,000; also the keys of the sidecar memory rows), BENCH_WATCHERS
  * (100,000), BENCH_E2E_SECONDS (6), BENCH_E2E_ROUNDS (2), BENCH_FIXED_SECONDS (10),
  * BENCH_E2E_ONLY (workload ids: fixed-grpc, fixed-http, getstate-grpc, get-http, etcd-range, etcd-put),
@@ -78,6 +80,16 @@ async function main(): Promise<void> {
       benchSidecarMemory({
         keys: Number(process.env.BENCH_RSS_KEYS ?? 1_000_000),
         watchers: Number(process.env.BENCH_WATCHERS ?? 100_000),
+        progress,
+      }),
+    );
+  }
+  if (only?.includes('flags')) {
+    await step("flags: the sidecar's Node flags side by side", () =>
+      benchFlagsCompare({
+        fixedSeconds: Number(process.env.BENCH_FIXED_SECONDS ?? 10),
+        seconds: Number(process.env.BENCH_E2E_SECONDS ?? 6),
+        rounds: Number(process.env.BENCH_E2E_ROUNDS ?? 2),
         progress,
       }),
     );

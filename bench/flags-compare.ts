@@ -8,11 +8,12 @@ import { GRPC_HEADERS, runH2load, type H2loadOptions } from './h2load';
 import { rssBytes, watchProcess } from './proc-stats';
 
 /**
- * The sidecar's Node flags side by side (BENCH_ONLY=flags): for each set of flags, a statecar process (durable store,
- * metrics on) measured for RSS right after start, RSS and CPU at Dapr's fixed rate (GetState, 1,000 req/s over 16
- * connections), and saturated GetState and etcd Range throughput (128 streams) with requests per CPU-second, beside
- * the grpc-js floor's GetState in the same rounds. The variants run alternately, round after round, so the machine's
- * load falls on all of them alike; throughput is each variant's best round.
+ * The sidecar's Node flags side by side (BENCH_ONLY=flags): for each set of flags, a statecar process (durable
+ * store, metrics on) measured for RSS 2 s after start and the two writes that seed its keys, RSS and CPU at Dapr's
+ * fixed rate (GetState, 1,000 req/s over 16 connections), and saturated GetState and etcd Range throughput (128
+ * streams) with requests per CPU-second, beside the grpc-js floor's GetState in the same rounds. The variants run
+ * alternately, round after round, so the machine's load falls on all of them alike; throughput is each variant's
+ * best round.
  *
  * BENCH_FLAG_VARIANTS: flag sets separated by `;` (default: the deployment's `--max-semi-space-size=2`, with
  * `--optimize-for-size`, and semi-spaces of 4 and 8 MB).
@@ -68,7 +69,12 @@ async function startVariant(flags: string[]): Promise<BenchServer> {
   const put = await grpcCall(
     s.etcd!,
     '/etcdserverpb.KV/Put',
-    grpcFrame(encodeMessage('etcdserverpb.PutRequest', { key: Buffer.from('bench-range'), value: 'p' })),
+    grpcFrame(
+      encodeMessage('etcdserverpb.PutRequest', {
+        key: Buffer.from('bench-range'),
+        value: Buffer.alloc(64, 'p'),
+      }),
+    ),
   );
   if (put.status !== 0) throw new Error(`seeding Range key failed: ${put.status}`);
   return s;
@@ -168,7 +174,7 @@ export async function benchFlagsCompare(o: FlagsCompareOptions): Promise<BenchRe
     const floor = Math.max(...f.grpcJsGetState);
     out.push(
       {
-        name: `${label}: RSS right after start (median of ${f.restMB.length})`,
+        name: `${label}: RSS 2 s after start and two seeding writes (median of ${f.restMB.length})`,
         value: median(f.restMB),
         unit: 'MB',
         server: 'statecar process',

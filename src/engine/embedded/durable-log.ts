@@ -550,7 +550,7 @@ interface TxnGroup {
  * LMDB transactions in flight at once: one syncing, and one that lmdb-js commits meanwhile (its sync follows
  * at once). One alone would leave the disk idle while a batch commits; more only split what a sync can carry.
  */
-const MAX_IN_FLIGHT = Number(process.env.I16PUT_K ?? 2) || Infinity;
+const MAX_IN_FLIGHT = 2;
 
 /** Entries (puts and removes) per batch: bounds one transaction's size and the time its issue takes. */
 const MAX_BATCH_ENTRIES = 8192;

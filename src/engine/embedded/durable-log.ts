@@ -26,13 +26,14 @@ import { ValueCache } from './value-cache';
  * - `meta`: `compactRev`.
  * - `aux`: the aux buckets (auth, alarms; see aux-store.ts), key = bucket name + NUL + key.
  *
- * A revision's entries are issued in one event-loop turn, and lmdb-js commits everything issued in one turn as one
- * transaction, so a revision is on disk whole or not at all. The per-revision `count` is checked on restore
- * anyway: a revision with fewer entries than its count (a torn tail, should that ever happen) is dropped together
- * with everything after it, never served.
+ * A revision's entries are issued together, synchronously, and lmdb-js commits everything issued in one event-loop
+ * turn as one transaction, so a revision is on disk whole or not at all. The per-revision `count` is checked on
+ * restore anyway: a revision with fewer entries than its count (a torn tail, should that ever happen) is dropped
+ * together with everything after it, never served.
  *
- * Writes are acknowledged on `flushed` (fsync done), not on commit: with lmdb-js's default overlapping sync a commit
- * is visible before it is durable. Writers of the same turn share one commit and one sync (group commit).
+ * Writes are acknowledged once their transaction is synced (`flushed`), not on commit. Group commit: while two
+ * transactions are in flight, later writes wait and go out together in the next one (see submit()), so one commit
+ * and one fsync carry everything that arrived during the previous sync.
  */
 export class DurableLog {
   /**

@@ -33,7 +33,7 @@ import type { Engine } from './engine/contract';
 import { checkPortsFree, listenError, type WantedPort } from './lifecycle/listen-ports';
 import { createLogger } from './observability/logger';
 import { StatecarMetrics } from './observability/metrics';
-import { grpcCallAccounting, instrumentHttp } from './observability/call-accounting';
+import { grpcCallAccounting, HttpCallRecorder, instrumentHttp } from './observability/call-accounting';
 import { shutdownGracefully } from './lifecycle/graceful-shutdown';
 import { InFlightTracker } from './lifecycle/in-flight-tracker';
 import { DEFAULT_GRACEFUL_SHUTDOWN_SECONDS } from './lifecycle/shutdown-coordinator';
@@ -182,7 +182,8 @@ export class Sidecar {
 
       // HTTP: one fastify instance per listen address (a server binds one address).
       for (const host of config.listenAddresses) {
-        const app = createHttpServer(ctx, [], [(a) => instrumentHttp(a, { inFlight, metrics })]);
+        const recorder = new HttpCallRecorder({ inFlight, metrics });
+        const app = createHttpServer(ctx, [], [(a) => instrumentHttp(a, recorder)], recorder);
         listeners.http.push(app);
         const port = ports.http || config.httpPort;
         await app.listen({ host, port }).catch((err: unknown) => {

@@ -8,7 +8,8 @@
  * values), gRPC calls by full method name. Label children are resolved once per distinct label set and kept.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import type { HttpCallAccounting } from '../api/http/fast-state-get';
 import type { CallLayer } from '../api/grpc/server/call-layer';
 import type { CounterChild, HistogramChild } from './fast-metrics';
 import type { InFlightTracker } from '../lifecycle/in-flight-tracker';
@@ -50,16 +51,18 @@ function secondsSince(startMs: number): number {
 }
 
 /**
- * Add the bookkeeping hooks to a fastify instance before it listens. Every request except the SSE watch is in flight
- * from `onRequest` until `onResponse`, or until the client aborts.
+ * The HTTP bookkeeping of one server, shared by its fastify hooks and by the hand-written GET fast path
+ * (api/http/fast-state-get.ts), so a request is counted the same whichever path serves it.
  */
-export function instrumentHttp(app: FastifyInstance, acct: CallAccounting): void {
-  const { inFlight, metrics } = acct;
-  const routes = new Map<string, RouteInfo>();
-  const routeOf = (req: FastifyRequest): RouteInfo => {
-    const url = req.routeOptions.url;
+export class HttpCallRecorder implements HttpCallAccounting {
+  private readonly routes = new Map<string, RouteInfo>();
+
+  constructor(private readonly acct: CallAccounting) {}
+
+  /** What is known of a route pattern (`undefined`: no route matched). */
+  routeOf(url: string | undefined): RouteInfo {
     const key = url ?? '';
-    let info = routes.get(key);
+    let info = this.routes.get(key);
     if (!info) {
       info = {
         api: httpApiOf(url),
@@ -67,46 +70,69 @@ export function instrumentHttp(app: FastifyInstance, acct: CallAccounting): void
         longLived: isLongLivedRoute(url),
         series: new Map(),
       };
-      routes.set(key, info);
+      this.routes.set(key, info);
     }
     return info;
-  };
+  }
+
+  enter(): void {
+    this.acct.inFlight.enter('http');
+  }
+
+  leave(): void {
+    this.acct.inFlight.leave('http');
+  }
+
+  /** Count a finished request (and its latency unless the route is long-lived) when metrics are on. */
+  record(info: RouteInfo, method: string, status: number, seconds: number): void {
+    const metrics = this.acct.metrics;
+    if (!metrics) return;
+    const key = `${method} ${status}`;
+    let s = info.series.get(key);
+    if (!s) {
+      const labels = { api: info.api, method, route: info.route, status: String(status) };
+      s = { count: metrics.httpRequests.child(labels), latency: metrics.httpLatency.child(labels) };
+      info.series.set(key, s);
+    }
+    s.count.inc();
+    if (!info.longLived) s.latency.observe(seconds);
+  }
+
+  finished(route: string, method: string, status: number, startMs: number): void {
+    this.leave();
+    if (this.acct.metrics) this.record(this.routeOf(route), method, status, secondsSince(startMs));
+  }
+}
+
+/**
+ * Add the bookkeeping hooks to a fastify instance before it listens. Every request except the SSE watch is in flight
+ * from `onRequest` until `onResponse`, or until the client aborts.
+ */
+export function instrumentHttp(app: FastifyInstance, recorder: HttpCallRecorder): void {
   const leave = (r: AccountedRequest): void => {
     if (!r.statecarInFlight) return;
     r.statecarInFlight = false;
-    inFlight.leave('http');
+    recorder.leave();
   };
 
   app.decorateRequest('statecarInFlight', false);
   app.addHook('onRequest', (req, _reply, done) => {
     const r = req as unknown as AccountedRequest;
-    if (!routeOf(req).longLived) {
+    if (!recorder.routeOf(req.routeOptions.url).longLived) {
       r.statecarInFlight = true;
-      inFlight.enter('http');
+      recorder.enter();
     }
     done();
   });
   app.addHook('onResponse', (req, reply, done) => {
-    const r = req as unknown as AccountedRequest;
-    leave(r);
-    if (metrics) {
-      const info = routeOf(req);
-      const key = `${req.method} ${reply.statusCode}`;
-      let s = info.series.get(key);
-      if (!s) {
-        const labels = {
-          api: info.api,
-          method: req.method,
-          route: info.route,
-          status: String(reply.statusCode),
-        };
-        s = { count: metrics.httpRequests.child(labels), latency: metrics.httpLatency.child(labels) };
-        info.series.set(key, s);
-      }
-      s.count.inc();
-      // fastify times every reply from routing to the response's end; no clock of our own needed.
-      if (!info.longLived) s.latency.observe(reply.elapsedTime / 1000);
-    }
+    leave(req as unknown as AccountedRequest);
+    // fastify times every reply from routing to the response's end; no clock of our own needed.
+    recorder.record(
+      recorder.routeOf(req.routeOptions.url),
+      req.method,
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
     done();
   });
   // A client that disconnects before the response is sent never reaches onResponse.

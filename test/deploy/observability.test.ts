@@ -8,7 +8,11 @@ import Fastify from 'fastify';
 import { createEmbeddedEngine } from '../../src/engine';
 import type { WatchMessage } from '../../src/engine/contract';
 import { createLogger, formatLogLine } from '../../src/observability/logger';
-import { grpcCallAccounting, instrumentHttp } from '../../src/observability/call-accounting';
+import {
+  grpcCallAccounting,
+  HttpCallRecorder,
+  instrumentHttp,
+} from '../../src/observability/call-accounting';
 import { GrpcServer } from '../../src/api/grpc/server/grpc-server';
 import { StatecarMetrics } from '../../src/observability/metrics';
 import { boundPort, startMetricsServer } from '../../src/observability/metrics-server';
@@ -126,7 +130,7 @@ describe('metrics', () => {
     app.get('/v1.0/state/:storeName/:key', async () => 'v');
     const t = new InFlightTracker();
     metrics.readInFlight(t);
-    instrumentHttp(app, { inFlight: t, metrics });
+    instrumentHttp(app, new HttpCallRecorder({ inFlight: t, metrics }));
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     const server = await startMetricsServer(metrics.registry, 0, '127.0.0.1');
     try {
@@ -203,7 +207,7 @@ describe('in-flight tracking', () => {
       return 'done';
     });
     app.get('/v1.0-alpha1/state/:store/watch', async () => 'stream');
-    instrumentHttp(app, { inFlight: t });
+    instrumentHttp(app, new HttpCallRecorder({ inFlight: t }));
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     try {
       await fetch(`${url}/v1.0-alpha1/state/s/watch`);

@@ -91,6 +91,42 @@ describeIf('state.etcd components: bad input, faults and TLS', () => {
     }
   }, 90_000);
 
+  test('members dialled by IP: no IP is sent as TLS server name, and the certificate is checked against the IP', async () => {
+    const sc = await startSidecar({
+      components: { 'statestore.yaml': component('statestore', 'state.etcd', tlsMeta(pki)) },
+      args: ['--log-level', 'debug'],
+    });
+    try {
+      expect((await fetch(`${sc.httpUrl}/v1.0/state/statestore/missing`)).status).toBe(204);
+    } finally {
+      await sc.stop();
+    }
+    // Node warns (DEP0123) when a TLS server name is an IP address (RFC 6066 forbids it).
+    expect(sc.proc.output()).not.toMatch(/DEP0123|ServerName to an IP/);
+
+    // A member whose certificate names every DNS name but not the IP it is dialled on is refused.
+    const dnsOnly = makeTestPki('DNS:localhost,DNS:etcd');
+    const other = await startEtcdCluster({
+      size: 1,
+      tls: {
+        caFile: dnsOnly.caFile,
+        serverCertFile: dnsOnly.serverCertFile,
+        serverKeyFile: dnsOnly.serverKeyFile,
+      },
+    });
+    try {
+      const stderr = await startupFails(
+        { ...tlsMeta(dnsOnly), endpoints: other.endpointList() },
+        'spec.metadata.tlsEnable',
+        /no etcd endpoint answered/,
+      );
+      expect(stderr).toMatch(/IP: 127\.0\.0\.1 is not in the cert's list/);
+    } finally {
+      await other.destroy();
+      dnsOnly.remove();
+    }
+  }, 120_000);
+
   test('missing endpoints, or not host:port', async () => {
     await startupFails({ keyPrefixPath: 'dapr' }, 'spec.metadata.endpoints', /endpoints required/);
     await startupFails(

@@ -5,6 +5,8 @@
  * after a bounded number of messages, however many writes follow, and still get every event in order once it reads
  * again; a client that goes away must leave no watcher behind.
  */
+import type { IncomingMessage } from 'node:http';
+import net from 'node:net';
 import type { Engine, WatchRequest, WatchSink } from '../../src/engine/contract';
 import { createEmbeddedEngine } from '../../src/engine';
 import { EtcdGateway } from '../../src/api/etcd-gateway';
@@ -136,6 +138,60 @@ describe('gateway watch flow control (in process, real sockets)', () => {
     expect(revs.every((r, i) => i === 0 || r === revs[i - 1] + 1)).toBe(true);
     w.close();
     await untilTrue(() => stats.live === 0);
+  });
+
+  test('a keep-alive stream whose client never reads the answers stops reading its body, and reads on once it does', async () => {
+    const granted = await request(base, '/v3/lease/grant', JSON.stringify({ TTL: 600 }));
+    const id = (granted.json as { ID: string }).ID;
+    let serverSide: IncomingMessage | undefined;
+    const seen = (req: IncomingMessage): void => {
+      if (req.url === '/v3/lease/keepalive') serverSide = req;
+    };
+    gateway.server.on('request', seen);
+    const socket = net.connect(Number(endpoint.split(':')[1]), '127.0.0.1');
+    try {
+      await new Promise<void>((resolve) => socket.once('connect', resolve));
+      socket.pause();
+      socket.write(
+        `POST /v3/lease/keepalive HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`,
+      );
+      const one = JSON.stringify({ ID: id });
+      const chunk = one.repeat(Math.floor((64 * 1024) / one.length));
+      const sent = 8 * 1024 * 1024;
+      for (let n = 0; n < sent; n += chunk.length) {
+        socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+      }
+      await untilTrue(() => serverSide !== undefined);
+      const read = (): number => serverSide!.socket.bytesRead;
+      // The server takes what fits before the answers back up, then stops: wait until it has read nothing new for
+      // a while (the reading stops whatever the machine's speed; a bound only for a server that never stops).
+      let last = -1;
+      let still = 0;
+      await untilTrue(() => {
+        const now = read();
+        still = now === last ? still + 1 : 0;
+        last = now;
+        return still >= 25;
+      }, 45_000);
+      const stalled = read();
+      expect(stalled).toBeLessThan(sent / 2);
+
+      // The client reads: every answer is a keep-alive of the lease, and the server reads the body on.
+      let answers = 0;
+      let tail = '';
+      socket.on('data', (d: Buffer) => {
+        const text = tail + d.toString('latin1');
+        const lines = text.split('\n');
+        tail = lines.pop()!;
+        for (const l of lines) if (l.startsWith('{"result":') && l.includes(`"ID":"${id}"`)) answers++;
+      });
+      socket.resume();
+      await untilTrue(() => read() > stalled + 1024 * 1024, 45_000);
+      expect(answers).toBeGreaterThan(0);
+    } finally {
+      socket.destroy();
+      gateway.server.off('request', seen);
+    }
   });
 
   test('a watch whose client goes away is cancelled and frees its watchers', async () => {

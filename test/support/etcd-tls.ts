@@ -28,8 +28,11 @@ export function haveOpenssl(): boolean {
   }
 }
 
-/** Make a CA, a server certificate (SAN 127.0.0.1, localhost) and a client certificate with `openssl`. */
-export function makeTestPki(): TestPki {
+/**
+ * Make a CA, a server certificate (SAN `serverSan`, by default 127.0.0.1 and localhost) and a client certificate
+ * with `openssl`.
+ */
+export function makeTestPki(serverSan = 'IP:127.0.0.1,DNS:localhost'): TestPki {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statecar-pki-'));
   const f = (name: string): string => path.join(dir, name);
   const ssl = (...args: string[]): void => {
@@ -82,11 +85,7 @@ export function makeTestPki(): TestPki {
       f(`${name}.crt`),
     );
   };
-  leaf(
-    'server',
-    'etcd',
-    'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n',
-  );
+  leaf('server', 'etcd', `subjectAltName=${serverSan}\nextendedKeyUsage=serverAuth,clientAuth\n`);
   leaf('client', 'statecar', 'extendedKeyUsage=clientAuth\n');
   const read = (name: string): string => fs.readFileSync(f(name), 'utf8');
   return {

@@ -194,12 +194,21 @@ export class EtcdGateway implements ConnectionSink {
     let started = false;
     let call: InProcessCallHandle | undefined;
     let stopped = false;
+    let bodyEnded = false;
+    // The handler is not taking requests (its answers wait for a client that does not read them): the body is not
+    // read meanwhile, so what the client sends waits in its own socket, not in the sidecar's memory.
+    let blocked = false;
     const start = (): void => {
       started = true;
-      call = this.open(path, types, info, res);
+      call = this.open(path, types, info, res, () => {
+        blocked = false;
+        req.resume();
+        take();
+      });
     };
-    const take = (final: boolean): void => {
-      while (!stopped) {
+    const take = (): void => {
+      const final = bodyEnded;
+      while (!stopped && !blocked) {
         let r;
         let request: unknown;
         try {
@@ -231,15 +240,21 @@ export class EtcdGateway implements ConnectionSink {
         }
         pending = pending.subarray(r.end);
         if (!started) start();
-        call?.write(request);
+        if (call && !call.write(request)) {
+          blocked = true;
+          req.pause();
+        }
       }
     };
     req.on('data', (chunk: Buffer) => {
       if (stopped) return;
       pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      take(false);
+      take();
     });
-    req.on('end', () => take(true));
+    req.on('end', () => {
+      bodyEnded = true;
+      take();
+    });
   }
 
   /** The request object: JSON → protobuf bytes (size-checked) → the method's own deserializer. */
@@ -274,6 +289,7 @@ export class EtcdGateway implements ConnectionSink {
     types: MethodTypes,
     info: CallInfo,
     res: http.ServerResponse,
+    onWritable?: () => void,
   ): InProcessCallHandle | undefined {
     const streaming = types.kind === 'serverStream' || types.kind === 'bidi';
     const toJson = (value: unknown): string =>
@@ -300,6 +316,7 @@ export class EtcdGateway implements ConnectionSink {
       res.end(streamErrorChunk(s));
     };
     call.handle = this.opts.server.invoke(path, info, {
+      onWritable,
       onMessage: (value) => {
         let json: string;
         try {

@@ -7,6 +7,7 @@ import type { DaprApiContext } from '../api-context';
 import { DaprError, isDaprError } from '../dapr-errors';
 import { HEALTH_PATHS, registerHealthRoutes } from './health-routes';
 import { sendError } from './http-errors';
+import { installFastStateGet, type HttpCallAccounting } from './fast-state-get';
 import { registerConfigurationRoutes } from './configuration-routes';
 import {
   answerBeforeRouting,
@@ -25,12 +26,14 @@ export type HttpRegistrar = (app: FastifyInstance) => void;
 
 /**
  * Build the HTTP API (not yet listening). `registrars` add routes after Dapr's; `instrumentation` runs before any
- * route is declared (hooks such as metrics or in-flight tracking).
+ * route is declared (hooks such as metrics or in-flight tracking); `accounting` is the same bookkeeping for the
+ * GET fast path, which serves plain state reads without fastify (fast-state-get.ts).
  */
 export function createHttpServer(
   ctx: DaprApiContext,
   registrars: HttpRegistrar[] = [],
   instrumentation: HttpRegistrar[] = [],
+  accounting?: HttpCallAccounting,
 ): FastifyInstance {
   const app: FastifyInstance = Fastify({
     // fastify logs every request at info level; only show that when debugging.
@@ -60,6 +63,13 @@ export function createHttpServer(
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   answerBeforeRouting(app.server, ctx.appId);
+  // Once a close begins fastify answers every request itself (503, `Connection: close`).
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  installFastStateGet(app.server, ctx, accounting, () => closing);
   for (const instrument of instrumentation) instrument(app);
   app.addHook('onRequest', async (req) => requireHost(req));
 

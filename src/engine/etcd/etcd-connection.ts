@@ -1,3 +1,5 @@
+import net from 'node:net';
+import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { ClusterIdentity } from '../cluster-view';
 import { EngineError, isEngineError, type EngineErrorCode } from '../errors';
@@ -118,10 +120,11 @@ export class Member {
 
   constructor(
     readonly endpoint: EtcdEndpoint,
-    credentials: grpc.ChannelCredentials,
+    security: EtcdTls | undefined,
   ) {
     const stubs = etcdStubs();
-    const kv = new stubs.KV(endpoint.address, credentials, CHANNEL_OPTIONS);
+    const [credentials, options] = channelSecurity(endpoint, security);
+    const kv = new stubs.KV(endpoint.address, credentials, options);
     const channelOverride = kv.getChannel();
     const on = (S: EtcdStubs[EtcdService]) => new S(endpoint.address, credentials, { channelOverride });
     this.clients = {
@@ -152,6 +155,29 @@ export interface EtcdTls {
   key: string;
 }
 
+/** A DNS name sent as TLS server name to members dialled by IP address (see {@link channelSecurity}). */
+const SNI_FOR_IP_ENDPOINTS = 'etcd';
+
+/**
+ * Credentials and channel options for one member. Over TLS, grpc-js sends the endpoint's host as the TLS server
+ * name (SNI); for an IP address that is not allowed (RFC 6066) and Node warns once per process (DEP0123) in the
+ * sidecar's log. Go's client sends no server name for an IP and checks the certificate's IP SAN. The closest in
+ * grpc-js: a DNS name as server name, and the certificate still checked against the member's IP address.
+ */
+function channelSecurity(
+  endpoint: EtcdEndpoint,
+  security: EtcdTls | undefined,
+): [grpc.ChannelCredentials, grpc.ChannelOptions] {
+  if (!security) return [grpc.credentials.createInsecure(), CHANNEL_OPTIONS];
+  const [ca, key, cert] = [security.ca, security.key, security.cert].map((pem) => Buffer.from(pem));
+  const host = endpoint.address.slice(0, endpoint.address.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  if (net.isIP(host) === 0) return [grpc.credentials.createSsl(ca, key, cert), CHANNEL_OPTIONS];
+  const credentials = grpc.credentials.createSsl(ca, key, cert, {
+    checkServerIdentity: (_name, peer) => tls.checkServerIdentity(host, peer),
+  });
+  return [credentials, { ...CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': SNI_FOR_IP_ENDPOINTS }];
+}
+
 /** The connection to one cluster. */
 export class EtcdConnection {
   private readonly members: Member[];
@@ -166,10 +192,7 @@ export class EtcdConnection {
     tls: EtcdTls | undefined,
     readonly requestTimeoutMs: number,
   ) {
-    const credentials = tls
-      ? grpc.credentials.createSsl(Buffer.from(tls.ca), Buffer.from(tls.key), Buffer.from(tls.cert))
-      : grpc.credentials.createInsecure();
-    this.members = endpoints.map((e) => new Member(e, credentials));
+    this.members = endpoints.map((e) => new Member(e, tls));
     this.where = `etcd ${endpoints.map((e) => e.address).join(',')}`;
   }
 

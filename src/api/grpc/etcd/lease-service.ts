@@ -6,6 +6,9 @@ import type { ResponseHeaderFactory } from './header';
 import { unary } from './unary';
 import type { WireLeaseGrantRequest, WireLeaseIdRequest, WireLeaseTimeToLiveRequest } from './wire-types';
 
+/** Keep-alive requests of one stream taken but not yet answered before the stream stops reading its client. */
+const MAX_QUEUED_KEEPALIVES = 16;
+
 /**
  * `etcdserverpb.Lease`. The keep-alive stream answers every request in order with `{ID, TTL}`; an unknown lease
  * gets TTL 0 and the stream stays open (etcd: v3rpc/lease.go `leaseKeepAlive`) — the engine already answers so.
@@ -56,17 +59,32 @@ export function leaseService(
           done = true;
         });
       });
+      // Backpressure: a client that sends faster than it reads the answers (or than the engine answers) is not
+      // read further, so neither the chain of requests nor the buffer of answers grows with what it sends.
+      let queued = 0;
+      let awaitingDrain = false;
+      const maybeResume = (): void => {
+        if (!done && queued < MAX_QUEUED_KEEPALIVES && !awaitingDrain && call.isPaused()) call.resume();
+      };
       call.on('data', (req: WireLeaseIdRequest) => {
+        if (++queued >= MAX_QUEUED_KEEPALIVES) call.pause();
         // Answers go out strictly in request order, so requests are processed one after another.
         chain = chain.then(async () => {
-          if (done) return;
           try {
+            if (done) return;
             const res = await engine.leaseKeepAlive(toBigInt(req.ID));
-            if (!done) {
-              call.write({
-                header: header.full(res.header.revision),
-                ID: int64(res.id),
-                TTL: int64(res.ttl),
+            if (done) return;
+            const taken = call.write({
+              header: header.full(res.header.revision),
+              ID: int64(res.id),
+              TTL: int64(res.ttl),
+            });
+            if (!taken) {
+              awaitingDrain = true;
+              call.pause();
+              call.once('drain', () => {
+                awaitingDrain = false;
+                maybeResume();
               });
             }
           } catch (err) {
@@ -74,6 +92,9 @@ export function leaseService(
               done = true;
               call.emit('error', toGrpcError(err));
             }
+          } finally {
+            queued--;
+            maybeResume();
           }
         });
       });

@@ -31,12 +31,18 @@ export interface InProcessSink {
   onMessage(value: unknown): boolean | void;
   /** The final status (exactly once, unless the caller cancelled). */
   onStatus(s: CallStatus): void;
+  /** The handler took every queued request after `write` answered false: the caller may write again. */
+  onWritable?(): void;
 }
 
 /** The caller's side of an in-process call. */
 export interface InProcessCallHandle {
-  /** Send one request message (ignored once the call ended). */
-  write(request: unknown): void;
+  /**
+   * Send one request message (ignored once the call ended). False: the handler is not reading now and the message
+   * was queued; the caller should stop reading its client until the sink's `onWritable`, or the queue grows with
+   * whatever the client sends (a client that sends keep-alives and never reads their answers).
+   */
+  write(request: unknown): boolean;
   /** No more request messages. */
   end(): void;
   /** The caller went away: the handler sees a cancel. */
@@ -52,6 +58,8 @@ export class InProcessCall extends CallTransport {
   private held: (() => void) | undefined;
   private readPaused = false;
   private readonly queue: unknown[] = [];
+  /** `write` answered false: the caller waits for the sink's `onWritable`. */
+  private writerWaits = false;
   private halfClosed = false;
 
   constructor(
@@ -107,8 +115,12 @@ export class InProcessCall extends CallTransport {
     this.readPaused = false;
     while (!this.readPaused && this.queue.length > 0 && !this.ended)
       this.listener!.onMessage(this.queue.shift());
-    if (!this.readPaused && this.queue.length === 0 && this.halfClosed && !this.ended)
-      this.listener!.onHalfClose();
+    if (this.readPaused || this.queue.length > 0 || this.ended) return;
+    if (this.halfClosed) this.listener!.onHalfClose();
+    else if (this.writerWaits) {
+      this.writerWaits = false;
+      this.sink.onWritable?.();
+    }
   }
 
   pauseRead(): void {
@@ -126,9 +138,12 @@ export class InProcessCall extends CallTransport {
   handle(): InProcessCallHandle {
     return {
       write: (request) => {
-        if (this.ended || this.halfClosed) return;
+        if (this.ended || this.halfClosed) return true;
         if (this.readPaused || this.queue.length > 0) this.queue.push(request);
         else this.listener?.onMessage(request);
+        if (!this.readPaused) return true;
+        this.writerWaits = true;
+        return false;
       },
       end: () => {
         if (this.ended || this.halfClosed) return;

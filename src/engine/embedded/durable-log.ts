@@ -372,8 +372,13 @@ export class DurableLog {
   private join(last: Promise<boolean>): Durable[] {
     const flush: PromiseLike<unknown> = (last as LmdbWrite).flushed ?? this.root.flushed;
     const current = this.group;
-    if (current !== undefined && current.flush === flush) return current.callbacks;
-    const group: TxnGroup = { flush, callbacks: [] };
+    if (current !== undefined && current.flush === flush) {
+      // Unconditional puts of one transaction share one promise; a remove has its own, which must not reject
+      // unobserved if the commit fails.
+      if (last !== current.last) last.then(undefined, current.fail);
+      return current.callbacks;
+    }
+    const group: TxnGroup = { flush, last, callbacks: [], fail: NO_FAIL };
     this.group = group;
     this.inFlight++;
     if (!this.batchOpen) {
@@ -393,8 +398,9 @@ export class DurableLog {
         for (const w of this.idleWaiters.splice(0)) w();
       }
     };
+    group.fail = (err: unknown): void => settle(writeFailed(err));
     // A failed commit rejects the write's promise (and its sync never reports); a good one resolves, then syncs.
-    last.then(undefined, (err: unknown) => settle(writeFailed(err)));
+    last.then(undefined, group.fail);
     flush.then(
       () => settle(),
       (err: unknown) => settle(writeFailed(err)),
@@ -544,8 +550,14 @@ interface QueuedUnit {
 /** One LMDB transaction in flight and the units it carries. */
 interface TxnGroup {
   flush: PromiseLike<unknown>;
+  /** The write promise the group was opened with. */
+  last: Promise<boolean>;
   callbacks: Durable[];
+  /** Fails the whole group (a rejected write of this transaction). */
+  fail: (err: unknown) => void;
 }
+
+const NO_FAIL = (): void => undefined;
 
 /**
  * LMDB transactions in flight at once: one syncing, and one that lmdb-js commits meanwhile (its sync follows

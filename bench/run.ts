@@ -4,7 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { renderChart } from './chart-svg';
 import { runE2e, type E2eResults } from './e2e-bench';
-import { benchDurablePut, benchReads, benchTxn, benchWatchFanout, type BenchResult } from './engine-bench';
+import {
+  benchDurablePut,
+  benchDurablePutSpread,
+  benchReads,
+  benchTxn,
+  benchWatchFanout,
+  type BenchResult,
+} from './engine-bench';
 import { runEtcdBackendBench } from './etcd-backend-bench';
 import { benchFlagsCompare } from './flags-compare';
 import { benchLayoutCompare } from './layout-compare';
@@ -62,6 +69,9 @@ async function main(): Promise<void> {
   };
   if (want('engine')) {
     await step('engine: durable put (64 writers) vs raw lmdb', () => benchDurablePut(ms));
+    await step('engine: durable put, 128 writers spread over turns, vs raw lmdb', () =>
+      benchDurablePutSpread(ms),
+    );
     await step('engine: point get and range vs raw index', () => benchReads(ms));
     await step('engine: txn', () => benchTxn(ms));
     await step('engine: watch fan-out to 10,000 watchers', () => benchWatchFanout(10_000));

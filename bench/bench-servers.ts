@@ -95,6 +95,8 @@ spec:
 export interface StatecarVariant {
   /** The in-memory store instead of the durable one. */
   memory?: boolean;
+  /** Node flags instead of {@link STATECAR_NODE_FLAGS} (bench/flags-compare.ts). */
+  nodeFlags?: string[];
 }
 
 /**
@@ -146,7 +148,7 @@ export async function startStatecar(
   const proc: TestProcess = startProcess(
     process.execPath,
     [
-      ...STATECAR_NODE_FLAGS,
+      ...(variant.nodeFlags ?? STATECAR_NODE_FLAGS),
       ...profileFlags(profileDir, name),
       path.join(distDir, 'src', 'cli.js'),
       '--app-id',

@@ -4,8 +4,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { renderChart } from './chart-svg';
 import { runE2e, type E2eResults } from './e2e-bench';
-import { benchDurablePut, benchReads, benchTxn, benchWatchFanout, type BenchResult } from './engine-bench';
+import {
+  benchDurablePut,
+  benchDurablePutSpread,
+  benchReads,
+  benchTxn,
+  benchWatchFanout,
+  type BenchResult,
+} from './engine-bench';
 import { runEtcdBackendBench } from './etcd-backend-bench';
+import { benchFlagsCompare } from './flags-compare';
 import { benchLayoutCompare } from './layout-compare';
 import { benchSidecarMemory } from './memory-bench';
 import { benchRedis } from './redis-bench';
@@ -17,7 +25,8 @@ import { e2eRows, engineRows, markdownTable, textTable } from './report-table';
  * and the Markdown table in `bench/results/`. Each figure stands beside the floor it is compared with, measured in
  * the same run, so ratios hold on any machine.
  *
- * Environment: BENCH_ONLY=engine,memory,views,redis,e2e,etcd-backend (subsets; default all), BENCH_MS (engine ms
+ * Environment: BENCH_ONLY=engine,memory,views,redis,e2e,etcd-backend (subsets; default all; `flags`, only when
+ * named, compares the sidecar's Node flags, BENCH_FLAG_VARIANTS, see flags-compare.ts), BENCH_MS (engine ms
  * per figure, 3000), BENCH_RSS_KEYS (1,000,000; also the keys of the sidecar memory rows), BENCH_WATCHERS
  * (100,000), BENCH_E2E_SECONDS (6), BENCH_E2E_ROUNDS (2), BENCH_FIXED_SECONDS (10),
  * BENCH_MEMORY_ONLY (sidecar memory rows: start, keys, watchers),
@@ -61,6 +70,9 @@ async function main(): Promise<void> {
   };
   if (want('engine')) {
     await step('engine: durable put (64 writers) vs raw lmdb', () => benchDurablePut(ms));
+    await step('engine: durable put, 128 writers spread over turns, vs raw lmdb', () =>
+      benchDurablePutSpread(ms),
+    );
     await step('engine: point get and range vs raw index', () => benchReads(ms));
     await step('engine: txn', () => benchTxn(ms));
     await step('engine: watch fan-out to 10,000 watchers', () => benchWatchFanout(10_000));
@@ -80,6 +92,16 @@ async function main(): Promise<void> {
         keys: Number(process.env.BENCH_RSS_KEYS ?? 1_000_000),
         watchers: Number(process.env.BENCH_WATCHERS ?? 100_000),
         only: envList('BENCH_MEMORY_ONLY'),
+        progress,
+      }),
+    );
+  }
+  if (only?.includes('flags')) {
+    await step("flags: the sidecar's Node flags side by side", () =>
+      benchFlagsCompare({
+        fixedSeconds: Number(process.env.BENCH_FIXED_SECONDS ?? 10),
+        seconds: Number(process.env.BENCH_E2E_SECONDS ?? 6),
+        rounds: Number(process.env.BENCH_E2E_ROUNDS ?? 2),
         progress,
       }),
     );

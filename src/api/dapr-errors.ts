@@ -4,7 +4,7 @@
  * table (HTTP: `{errorCode, message, details?}`; gRPC: status + `grpc-status-details-bin`), so a row is the whole
  * truth about an error on both wires. Texts and codes follow daprd (docs/dapr-api.md#errors).
  */
-import { status as GrpcStatus } from '@grpc/grpc-js';
+import { status as GrpcStatus } from './grpc/grpc-core';
 import { isEngineError } from '../engine/errors';
 import type { StateError } from '../state/state-errors';
 import { isStateError } from '../state/state-errors';

@@ -5,7 +5,7 @@
  * API does not: daprd reports every component failure with the operation's own code (`dapr-errors.ts`
  * `stateFailure`), and asks this table only whether an engine failure is the caller's fault.
  */
-import { status as GrpcStatus } from '@grpc/grpc-js';
+import { status as GrpcStatus } from './grpc/grpc-core';
 import type { StatusKind } from '../engine/errors';
 
 interface StatusMapping {

@@ -7,7 +7,7 @@
  * Labels never carry a raw URL or key: HTTP requests are labelled by route pattern (keys would make unbounded label
  * values), gRPC calls by full method name. Label children are resolved once per distinct label set and kept.
  */
-import * as grpc from '@grpc/grpc-js';
+import { status as grpcStatus } from '../api/grpc/grpc-core';
 import type { FastifyInstance } from 'fastify';
 import type { HttpCallAccounting } from '../api/http/fast-state-get';
 import type { CallLayer } from '../api/grpc/server/call-layer';
@@ -153,12 +153,12 @@ interface MethodInfo {
 
 /** Status names by code, for the `code` label. */
 const STATUS_NAMES: Record<number, string> = Object.fromEntries(
-  Object.entries(grpc.status)
+  Object.entries(grpcStatus)
     .filter(([, v]) => typeof v === 'number')
     .map(([k, v]) => [v, k]),
 );
 
-const SHUTTING_DOWN = { code: grpc.status.UNAVAILABLE, details: 'statecar is shutting down' };
+const SHUTTING_DOWN = { code: grpcStatus.UNAVAILABLE, details: 'statecar is shutting down' };
 
 /**
  * The call layer doing the bookkeeping of every gRPC call; put it first in the server's layers so calls that a

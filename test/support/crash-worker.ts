@@ -112,7 +112,11 @@ function ack(a: Ack): void {
   }
 }
 
-/** One writer: a fixed rotation of operations, each awaited (acknowledged) before the next starts. */
+/**
+ * One writer: a fixed rotation of operations, each awaited (acknowledged) before the next starts. Odd writers wait
+ * 1–3 event-loop turns before each operation, so writes also arrive while earlier transactions are still syncing
+ * (the engine's group-commit queue), not only in the turn an acknowledgement released them.
+ */
 async function writer(engine: Engine, round: string, w: number, roundLease: bigint): Promise<never> {
   const hotKey = `h/${round}/${w}`;
   // The hot key's mod revision as this writer last saw it acknowledged: only this writer writes it, so the txn
@@ -120,6 +124,9 @@ async function writer(engine: Engine, round: string, w: number, roundLease: bigi
   let hotRev = 0;
   let lastUnique: KeyHash | undefined;
   for (let i = 0; ; i++) {
+    if (w % 2 === 1) {
+      for (let t = (i + w) % 3; t >= 0; t--) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     const step = i % 10;
     if (step === 5) {
       const value = randomValue();

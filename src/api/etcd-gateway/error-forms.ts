@@ -2,7 +2,7 @@
  * How the gateway reports a failed call, as etcd's gateway (grpc-gateway) does: the HTTP status for each gRPC code,
  * the error object of a unary call, and the error chunk that ends a stream.
  */
-import { status as GrpcStatus } from '@grpc/grpc-js';
+import { status as GrpcStatus } from '../grpc/grpc-core';
 import type { CallStatus } from '../grpc/server/call-status';
 import { goJsonStringify } from './json-mapping';
 

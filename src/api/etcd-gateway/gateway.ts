@@ -11,7 +11,7 @@
  */
 import http from 'node:http';
 import type net from 'node:net';
-import { Metadata, status } from '@grpc/grpc-js';
+import { Metadata, status } from '../grpc/grpc-core';
 import type { CallStatus } from '../grpc/server/call-status';
 import { DEADLINE_EXCEEDED } from '../grpc/server/call-transport';
 import type { GrpcServer } from '../grpc/server/grpc-server';

@@ -6,8 +6,8 @@
  * has its routes with no gateway code.
  */
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
-import * as protobuf from 'protobufjs';
-import * as descriptor from 'protobufjs/ext/descriptor';
+import type * as protobuf from 'protobufjs';
+import type * as descriptorExt from 'protobufjs/ext/descriptor';
 
 /** How a method streams, as grpc-js classifies methods. */
 export type StreamKind = 'unary' | 'serverStream' | 'clientStream' | 'bidi';
@@ -24,9 +24,19 @@ export interface MethodTypes {
 }
 
 /** protobufjs's descriptor extension adds `Root.fromDescriptor`, which its typings do not declare. */
-const RootWithDescriptors = protobuf.Root as unknown as {
+interface RootWithDescriptors {
   fromDescriptor(set: protobuf.Message): protobuf.Root;
-};
+}
+
+/**
+ * protobufjs's descriptor extension, loaded by the gateway's first request: requiring it (and protobufjs) builds
+ * descriptor.proto's types, memory a sidecar whose gateway is never used would hold for nothing. Loading it is also
+ * what adds `Root.fromDescriptor`.
+ */
+function descriptorTypes(): typeof descriptorExt {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (see above)
+  return require('protobufjs/ext/descriptor') as typeof descriptorExt;
+}
 
 /** Method types by path, looked up in the server's service definitions on first use. */
 export class ServedMethodTypes {
@@ -79,7 +89,10 @@ export class ServedMethodTypes {
         ?.fileDescriptorProtos;
       root = null;
       if (files) {
-        root = RootWithDescriptors.fromDescriptor(
+        const descriptor = descriptorTypes();
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the extension (see above)
+        const Root = (require('protobufjs') as typeof protobuf).Root as unknown as RootWithDescriptors;
+        root = Root.fromDescriptor(
           descriptor.FileDescriptorSet.fromObject({
             file: files.map((b) => descriptor.FileDescriptorProto.decode(b)),
           }),

@@ -7,14 +7,26 @@
  * statecar adds is where the status comes from: readiness is asked, not pushed, so Check reads it afresh and open
  * Watch streams are fed by a poll that runs only while there are some.
  */
-import { HealthImplementation, service as healthServiceDefinition } from 'grpc-health-check';
+import type { HealthImplementation } from 'grpc-health-check';
+import type * as healthPackage from 'grpc-health-check';
 import type { EngineHealth } from '../../engine/contract';
+import { captureService, lazyService, type LoadedService, type MethodShape } from './lazy-service';
 
 /** How often readiness is read while Watch streams are open. */
 export const HEALTH_WATCH_POLL_MS = 1000;
 
 /** The overall health of the server (the service name probes and etcd clients ask for). */
 const OVERALL = '';
+
+/**
+ * grpc.health.v1.Health's methods. The package (with proto-loader and its parsed health.proto) is loaded on the
+ * first call (./lazy-service.ts): Kubernetes probes statecar over HTTP, and most sidecars are never asked.
+ */
+const HEALTH_METHODS: MethodShape[] = [
+  { name: 'Check', originalName: 'check', requestStream: false, responseStream: false },
+  { name: 'Watch', originalName: 'watch', requestStream: false, responseStream: true },
+  { name: 'List', originalName: 'list', requestStream: false, responseStream: false },
+].map((m) => ({ ...m, path: `/grpc.health.v1.Health/${m.name}` }));
 
 /** A call of the Health service, as far as this file looks at it. */
 interface HealthCall {
@@ -25,12 +37,14 @@ type Handler = (call: HealthCall, callback?: unknown) => void;
 
 /** What the registrar adds the service to: a grpc-js server, or statecar's own, which takes the same definition. */
 export interface HealthServer {
-  addService(service: typeof healthServiceDefinition, implementation: Record<string, Handler>): void;
+  addService(service: typeof healthPackage.service, implementation: Record<string, Handler>): void;
 }
 
 /** The health service of one sidecar; register it on each gRPC server with {@link registrar}. */
 export class GrpcHealth {
-  private readonly impl = new HealthImplementation({ [OVERALL]: 'NOT_SERVING' });
+  /** The package's implementation, once a health call has loaded it. */
+  private impl: HealthImplementation | undefined;
+  private readonly definition: typeof healthPackage.service;
   private readonly handlers: Record<string, Handler>;
   private watchers = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -39,12 +53,9 @@ export class GrpcHealth {
   private published: 'SERVING' | 'NOT_SERVING' = 'NOT_SERVING';
 
   constructor(private readonly health: () => EngineHealth) {
-    let inner: Record<string, Handler> = {};
-    this.impl.addToServer({
-      addService: (_def, implementation) => {
-        inner = implementation as unknown as Record<string, Handler>;
-      },
-    });
+    const lazy = lazyService(HEALTH_METHODS, () => this.load());
+    const inner = lazy.implementation as unknown as Record<string, Handler>;
+    this.definition = lazy.definition as typeof healthPackage.service;
     this.handlers = {
       ...inner,
       check: (call, callback) => {
@@ -59,9 +70,18 @@ export class GrpcHealth {
     };
   }
 
+  /** Load grpc-health-check and its implementation, starting from the status published so far. */
+  private load(): LoadedService {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on the first health call (see above)
+    const pkg = require('grpc-health-check') as typeof healthPackage;
+    const impl = new pkg.HealthImplementation({ [OVERALL]: this.published });
+    this.impl = impl;
+    return captureService((s) => impl.addToServer(s as never))[0];
+  }
+
   /** Adds the service to a server (call once per server). */
   readonly registrar = (server: HealthServer): void => {
-    server.addService(healthServiceDefinition, this.handlers);
+    server.addService(this.definition, this.handlers);
   };
 
   /** From now on NOT_SERVING, whatever the components say (the sidecar is shutting down). */
@@ -76,7 +96,7 @@ export class GrpcHealth {
     const status = !this.stopped && this.health().ready ? 'SERVING' : 'NOT_SERVING';
     if (status === this.published) return;
     this.published = status;
-    this.impl.setStatus(OVERALL, status);
+    this.impl?.setStatus(OVERALL, status);
   }
 
   private follow(call: HealthCall): void {

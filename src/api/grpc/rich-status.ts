@@ -4,9 +4,9 @@
  * grpc-go's status.WithDetails produces.
  */
 import path from 'node:path';
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata } from './grpc-core';
 import type { ServiceError } from '@grpc/grpc-js';
-import protobuf from 'protobufjs';
+import type protobuf from 'protobufjs';
 import type { DaprError, ErrorDetail } from '../dapr-errors';
 import { protoRoot } from './proto-path';
 
@@ -16,7 +16,8 @@ let root: protobuf.Root | undefined;
 
 function types(): protobuf.Root {
   if (root) return root;
-  const r = new protobuf.Root();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- protobufjs is loaded with the first rich error
+  const r = new (require('protobufjs') as typeof protobuf).Root();
   r.resolvePath = (_origin, target) => path.join(protoRoot(), target);
   r.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto'], { keepCase: true });
   root = r;

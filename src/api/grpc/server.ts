@@ -10,7 +10,7 @@ import { apiTokenLayer } from './auth-interceptor';
 import { daprServiceImplementation } from './dapr-service';
 import { DAPR_FAST_CODECS } from './dapr-fast-codec';
 import { DEFAULT_MAX_REQUEST_BYTES } from './etcd';
-import { loadProtoTypes, loadServiceDefinition } from './proto-services';
+import { lazyServiceDefinition, loadProtoTypes, loadServiceDefinition } from './proto-services';
 import { addReflection } from './reflection';
 import type { CallLayer } from './server/call-layer';
 import { GrpcServer, type GrpcServerOptions } from './server/grpc-server';
@@ -41,11 +41,16 @@ let fastDaprService: grpc.ServiceDefinition | undefined;
  * UTF-8 in string fields and undecodable bytes in-band (wire/checked-decode.ts; the handlers answer them), with
  * hand-written codecs in front on the hot state methods (same objects and bytes, see dapr-fast-codec.ts). The plain
  * definition stays as it is for clients and for the benchmark's do-nothing floor, which measures proto-loader's
- * own cost.
+ * own cost. The proto is parsed on the first call the fast codecs do not answer (./proto-services.ts), its
+ * protobufjs types on the first request that reaches the check.
  */
 export function fastDaprServiceDefinition(): grpc.ServiceDefinition {
+  let types: ReturnType<typeof loadProtoTypes> | undefined;
   fastDaprService ??= withFastCodecs(
-    withCheckedDecode(daprServiceDefinition() as MethodMap, loadProtoTypes(DAPR_PROTO)),
+    withCheckedDecode(
+      lazyServiceDefinition(DAPR_PROTO, 'dapr.proto.runtime.v1.Dapr', daprServiceDefinition) as MethodMap,
+      () => (types ??= loadProtoTypes(DAPR_PROTO)),
+    ),
     DAPR_FAST_CODECS,
   ) as grpc.ServiceDefinition;
   return fastDaprService;

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { DaprApiContext } from '../api-context';
 import { listStateKeys } from '../query-api';
 import { parse, unaryImplementation } from './dapr-service';
-import { loadProtoTypes, loadServiceDefinition } from './proto-services';
+import { lazyServiceDefinition, loadProtoTypes } from './proto-services';
 import { withCheckedDecode } from './wire/checked-decode';
 import type { MethodMap } from './wire/fast-codecs';
 
@@ -27,9 +27,10 @@ let definition: grpc.ServiceDefinition | undefined;
 export const statecarListService = {
   definition(): grpc.ServiceDefinition {
     // Invalid UTF-8 in a string field (a prefix, a store name) is refused as on every Dapr method.
+    let types: ReturnType<typeof loadProtoTypes> | undefined;
     definition ??= withCheckedDecode(
-      loadServiceDefinition(LIST_PROTO, 'statecar.v1alpha1.StateList') as MethodMap,
-      loadProtoTypes(LIST_PROTO),
+      lazyServiceDefinition(LIST_PROTO, 'statecar.v1alpha1.StateList') as MethodMap,
+      () => (types ??= loadProtoTypes(LIST_PROTO)),
     ) as grpc.ServiceDefinition;
     return definition;
   },

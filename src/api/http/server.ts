@@ -2,7 +2,7 @@
  * The Dapr HTTP API server (fastify): routes, the API token check, the body limit and Dapr's error rendering.
  */
 import Fastify from 'fastify';
-import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { DaprApiContext } from '../api-context';
 import { DaprError, isDaprError } from '../dapr-errors';
 import { HEALTH_PATHS, registerHealthRoutes } from './health-routes';
@@ -20,6 +20,26 @@ import { registerMetadataRoutes } from './metadata-routes';
 import { registerQueryRoutes } from './query-routes';
 import { registerStateRoutes } from './state-routes';
 import { registerWatchRoute } from './watch-sse';
+
+type CompilersFactory = NonNullable<
+  NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']
+>;
+
+/** fastify's default schema compilers (ajv, fast-json-stringify), loaded the first time a schema is compiled. */
+const LAZY_SCHEMA_COMPILERS = {
+  buildValidator: lazyFactory('@fastify/ajv-compiler'),
+  buildSerializer: lazyFactory('@fastify/fast-json-stringify-compiler'),
+} as CompilersFactory;
+
+/** A compiler factory that loads `selectorModule` (a function returning the factory) on its first call. */
+function lazyFactory(selectorModule: string): (...args: unknown[]) => unknown {
+  let factory: ((...args: unknown[]) => unknown) | undefined;
+  return (...args) => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (see createHttpServer)
+    factory ??= (require(selectorModule) as () => (...a: unknown[]) => unknown)();
+    return factory(...args);
+  };
+}
 
 /** Adds routes to the server. */
 export type HttpRegistrar = (app: FastifyInstance) => void;
@@ -49,6 +69,10 @@ export function createHttpServer(
     http: { requireHostHeader: false },
     clientErrorHandler: clientErrorHandler(ctx.appId),
     frameworkErrors: frameworkErrorHandler(ctx.appId),
+    // No route declares a fastify (JSON Schema) schema: requests are checked with zod beside the handlers. fastify
+    // would load ajv and fast-json-stringify (~240 modules, ~4 MB of a sidecar's memory) when the instance is built;
+    // these factories load them on first use only, so a route with a schema still works as with the defaults.
+    schemaController: { compilersFactory: LAZY_SCHEMA_COMPILERS },
     routerOptions: {
       // daprd's chi router cleans duplicate slashes and tolerates one trailing slash.
       ignoreTrailingSlash: true,

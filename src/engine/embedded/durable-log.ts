@@ -26,13 +26,14 @@ import { ValueCache } from './value-cache';
  * - `meta`: `compactRev`.
  * - `aux`: the aux buckets (auth, alarms; see aux-store.ts), key = bucket name + NUL + key.
  *
- * A revision's entries are issued in one event-loop turn, and lmdb-js commits everything issued in one turn as one
- * transaction, so a revision is on disk whole or not at all. The per-revision `count` is checked on restore
- * anyway: a revision with fewer entries than its count (a torn tail, should that ever happen) is dropped together
- * with everything after it, never served.
+ * A revision's entries are issued together, synchronously, and lmdb-js commits everything issued in one event-loop
+ * turn as one transaction, so a revision is on disk whole or not at all. The per-revision `count` is checked on
+ * restore anyway: a revision with fewer entries than its count (a torn tail, should that ever happen) is dropped
+ * together with everything after it, never served.
  *
- * Writes are acknowledged on `flushed` (fsync done), not on commit: with lmdb-js's default overlapping sync a commit
- * is visible before it is durable. Writers of the same turn share one commit and one sync (group commit).
+ * Writes are acknowledged once their transaction is synced (`flushed`), not on commit. Group commit: while two
+ * transactions are in flight, later writes wait and go out together in the next one (see submit()), so one commit
+ * and one fsync carry everything that arrived during the previous sync.
  */
 export class DurableLog {
   /**
@@ -55,6 +56,18 @@ export class DurableLog {
   private openedAs: string;
   /** The store whose offloaded values this log serves (set by {@link restore}). */
   private store: MvccStore | undefined;
+  /** Units waiting for a transaction in flight to be durable (group commit, see submit()). */
+  private queue: QueuedUnit[] = [];
+  /** LMDB transactions issued and not yet durable (or failed). */
+  private inFlight = 0;
+  /** The transaction issued last, with the callbacks of the units in it. */
+  private group: TxnGroup | undefined;
+  /** A batch went out in this turn: the turn's later writes are in its transaction anyway, so they join it. */
+  private batchOpen = false;
+  /** Inside a unit's issue: writes it makes through this class join it. */
+  private issuing = false;
+  /** Called when nothing is queued or in flight (close waits for that). */
+  private idleWaiters: Array<() => void> = [];
 
   private constructor(
     dbs: Databases,
@@ -219,60 +232,67 @@ export class DurableLog {
     return { changes, droppedRevisions };
   }
 
-  /** Persist one revision's changes (and anything `alsoWrite` adds in the same transaction). */
-  writeRevision(rev: number, changes: Rec[], alsoWrite?: () => Promise<void> | void): Promise<void> {
-    if (this.gate) return this.gate.then(() => this.writeRevision(rev, changes, alsoWrite));
-    let last: Promise<boolean> | undefined;
-    const n = changes.length;
-    // Occurrence of each change among the changes of the same key in this revision (almost always 0).
-    const seen = n > 1 ? new Map<string, number>() : undefined;
-    try {
-      changes.forEach((r, sub) => {
-        const occurrence = seen?.get(r.key) ?? 0;
-        seen?.set(r.key, occurrence + 1);
-        last = this.revs.put(revKey(rev, r.key, occurrence), storedChange(r, sub, n));
-      });
-    } catch (err) {
-      // lmdb-js validates synchronously; turn that into a failed write rather than an exception mid-commit.
-      return this.flushed(Promise.reject(err as Error));
-    }
-    // Issued in this same turn, so it commits (and syncs) with the revision; its own promise adds nothing.
-    void alsoWrite?.()?.catch(() => undefined);
-    return this.flushed(last);
+  /**
+   * Persist one revision's changes (and anything `alsoWrite` adds in the same transaction); `done` is called once
+   * they are durable, or with the error that stopped them. A callback rather than a promise: the revisions of one
+   * batch share one transaction, and this way they share its one promise hookup too.
+   */
+  writeRevision(
+    rev: number,
+    changes: Rec[],
+    alsoWrite: (() => Promise<void> | void) | undefined,
+    done: Durable,
+  ): void {
+    this.submit(
+      changes.length,
+      () => {
+        let last: Promise<boolean> | undefined;
+        const n = changes.length;
+        // Occurrence of each change among the changes of the same key in this revision (almost always 0).
+        const seen = n > 1 ? new Map<string, number>() : undefined;
+        for (let sub = 0; sub < n; sub++) {
+          const r = changes[sub];
+          const occurrence = seen?.get(r.key) ?? 0;
+          seen?.set(r.key, occurrence + 1);
+          last = this.revs.put(revKey(rev, r.key, occurrence), storedChange(r, sub, n));
+        }
+        // Issued inside this unit, so it joins the revision's transaction (and sync); its own promise adds nothing.
+        void alsoWrite?.()?.catch(() => undefined);
+        return last;
+      },
+      done,
+    );
   }
 
   /** Persist a granted lease. */
   writeLease(id: LeaseId, ttl: number): Promise<void> {
-    if (this.gate) return this.gate.then(() => this.writeLease(id, ttl));
-    return this.flushed(this.leases.put(id.toString(), ttl));
+    return this.submitted(1, () => this.leases.put(id.toString(), ttl));
   }
 
   /** Queue the removal of a lease; call inside the same turn as the revision that deletes its keys. */
   removeLease(id: LeaseId): Promise<void> {
-    if (this.gate) return this.gate.then(() => this.removeLease(id));
-    return this.flushed(this.leases.remove(id.toString()));
+    return this.submitted(1, () => this.leases.remove(id.toString()));
   }
 
   /** Persist a compaction: the compact revision and the removal of every version it dropped, in one transaction. */
   writeCompaction(rev: number, removed: RemovedVersion[]): Promise<void> {
-    if (this.gate) return this.gate.then(() => this.writeCompaction(rev, removed));
-    for (const { rec, occurrence } of removed) void this.revs.remove(revKey(rec.modRev, rec.key, occurrence));
-    return this.flushed(this.meta.put('compactRev', rev));
+    return this.submitted(removed.length + 1, () => {
+      for (const { rec, occurrence } of removed)
+        void this.revs.remove(revKey(rec.modRev, rec.key, occurrence));
+      return this.meta.put('compactRev', rev);
+    });
   }
 
   /** Persist aux bucket writes in one transaction. */
   private writeAux(writes: AuxWrite[]): Promise<void> {
-    if (this.gate) return this.gate.then(() => this.writeAux(writes));
-    let last: Promise<boolean> | undefined;
-    try {
+    return this.submitted(writes.length, () => {
+      let last: Promise<boolean> | undefined;
       for (const w of writes) {
         const k = Buffer.from(auxMapKey(w.bucket, w.key), 'latin1');
         last = w.value === null ? this.aux.remove(k) : this.aux.put(k, w.value);
       }
-    } catch (err) {
-      return this.flushed(Promise.reject(err as Error));
-    }
-    return this.flushed(last);
+      return last;
+    });
   }
 
   /**
@@ -284,14 +304,128 @@ export class DurableLog {
     changes: Array<{ rec: VersionFields; sub: number }>,
     count: number,
   ): Promise<void> {
-    let last: Promise<boolean> | undefined;
-    const seen = new Map<string, number>();
-    for (const { rec, sub } of changes) {
-      const occurrence = seen.get(rec.key) ?? 0;
-      seen.set(rec.key, occurrence + 1);
-      last = this.revs.put(revKey(rev, rec.key, occurrence), storedChange(rec, sub, count));
+    return this.submitted(changes.length, () => {
+      let last: Promise<boolean> | undefined;
+      const seen = new Map<string, number>();
+      for (const { rec, sub } of changes) {
+        const occurrence = seen.get(rec.key) ?? 0;
+        seen.set(rec.key, occurrence + 1);
+        last = this.revs.put(revKey(rev, rec.key, occurrence), storedChange(rec, sub, count));
+      }
+      return last;
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Group commit
+  //
+  // A unit (a revision, a lease, a compaction, aux writes) puts its entries synchronously, so it lands in one LMDB
+  // transaction: lmdb-js commits what is issued in one event-loop turn as one transaction, and syncs it after the
+  // commit (overlapping sync: the next transaction may commit meanwhile). While MAX_IN_FLIGHT transactions are
+  // issued and not yet durable, new units wait in `queue`; when the oldest becomes durable, everything queued goes
+  // out in one turn (bounded by MAX_BATCH_ENTRIES), so one commit and one sync carry everything that arrived during
+  // the previous sync, as etcd batches its WAL fsyncs. Writes made later in the turn a batch went out in still join
+  // it: they are in its transaction anyway. A unit is acknowledged on its own transaction's sync, never another's.
+
+  /** {@link submit} as a promise. */
+  private submitted(size: number, issue: Issue): Promise<void> {
+    return new Promise<void>((resolve, reject) =>
+      this.submit(size, issue, (err) => (err === undefined ? resolve() : reject(err))),
+    );
+  }
+
+  /** Issue a unit now or queue it behind the transactions in flight; `done` runs once it is durable or failed. */
+  private submit(size: number, issue: Issue, done: Durable): void {
+    if (this.gate) {
+      void this.gate.then(() => this.submit(size, issue, done));
+      return;
     }
-    return this.flushed(last);
+    // `issuing`: written by another unit's issue (a lease removal with its revision): it joins that unit. Never
+    // past a queued unit: units reach the disk in order, so a crash leaves a prefix of the revisions.
+    if (this.issuing || (this.queue.length === 0 && (this.batchOpen || this.inFlight < MAX_IN_FLIGHT))) {
+      this.issue(issue, done);
+    } else this.queue.push({ size, issue, done });
+  }
+
+  /** Put one unit's entries now and attach `done` to its transaction. */
+  private issue(issue: Issue, done: Durable): void {
+    const nested = this.issuing;
+    this.issuing = true;
+    let last: Promise<boolean> | undefined;
+    try {
+      last = issue();
+    } catch (err) {
+      // lmdb-js validates synchronously (e.g. a key too long): that unit fails, not the batch.
+      queueMicrotask(() => done(writeFailed(err)));
+      return;
+    } finally {
+      this.issuing = nested;
+    }
+    if (last === undefined) queueMicrotask(() => done());
+    else this.join(last).push(done);
+  }
+
+  /**
+   * The callbacks of the transaction `last` (a write just issued) belongs to: the current group's when it is the
+   * same transaction, else a new group, counted in flight until its sync is done or its commit failed.
+   */
+  private join(last: Promise<boolean>): Durable[] {
+    const flush: PromiseLike<unknown> = (last as LmdbWrite).flushed ?? this.root.flushed;
+    const current = this.group;
+    if (current !== undefined && current.flush === flush) {
+      // Unconditional puts of one transaction share one promise; a remove has its own, which must not reject
+      // unobserved if the commit fails.
+      if (last !== current.last) last.then(undefined, current.fail);
+      return current.callbacks;
+    }
+    const group: TxnGroup = { flush, last, callbacks: [], fail: NO_FAIL };
+    this.group = group;
+    this.inFlight++;
+    if (!this.batchOpen) {
+      this.batchOpen = true;
+      setImmediate(this.closeBatch);
+    }
+    let settled = false;
+    const settle = (err?: EngineError): void => {
+      if (settled) return;
+      settled = true;
+      this.inFlight--;
+      if (this.group === group) this.group = undefined;
+      // The next batch goes to the disk before this one's acknowledgements are processed.
+      this.pump();
+      for (const cb of group.callbacks) cb(err);
+      if (this.inFlight === 0 && this.queue.length === 0 && this.idleWaiters.length > 0) {
+        for (const w of this.idleWaiters.splice(0)) w();
+      }
+    };
+    group.fail = (err: unknown): void => settle(writeFailed(err));
+    // A failed commit rejects the write's promise (and its sync never reports); a good one resolves, then syncs.
+    last.then(undefined, group.fail);
+    flush.then(
+      () => settle(),
+      (err: unknown) => settle(writeFailed(err)),
+    );
+    return group.callbacks;
+  }
+
+  private readonly closeBatch = (): void => {
+    this.batchOpen = false;
+  };
+
+  /** Issue queued units, up to {@link MAX_BATCH_ENTRIES} entries per batch, while fewer transactions are in flight. */
+  private pump(): void {
+    while (this.queue.length > 0 && this.inFlight < MAX_IN_FLIGHT && !this.gate) {
+      const queue = this.queue;
+      let entries = 0;
+      let taken = 0;
+      while (taken < queue.length && (taken === 0 || entries + queue[taken].size <= MAX_BATCH_ENTRIES)) {
+        const unit = queue[taken++];
+        entries += unit.size;
+        this.issue(unit.issue, unit.done);
+      }
+      this.queue = taken === queue.length ? [] : queue.slice(taken);
+      if (taken === queue.length) break;
+    }
   }
 
   /**
@@ -354,6 +488,8 @@ export class DurableLog {
       });
     } finally {
       this.gate = undefined;
+      // Units queued before the gate go out before the ones that waited on it.
+      this.pump();
       openGate();
     }
   }
@@ -381,6 +517,9 @@ export class DurableLog {
   async close(): Promise<void> {
     try {
       if (this.gate) await this.gate;
+      while (this.inFlight > 0 || this.queue.length > 0) {
+        await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      }
       await this.root.flushed;
       dropDiskMarker(this.marker);
       await this.root.close();
@@ -389,23 +528,52 @@ export class DurableLog {
       this.lock.release();
     }
   }
-
-  private async flushed(p: Promise<boolean> | undefined): Promise<void> {
-    try {
-      if (p === undefined) return;
-      const flushed = (p as Promise<boolean> & { flushed?: Promise<void> }).flushed;
-      await p;
-      if (flushed) await flushed;
-      else await this.root.flushed;
-    } catch (err) {
-      throw new EngineError('INTERNAL', `etcdserver: durable store write failed: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
-  }
 }
 
 let defragments = 0;
+
+/** Called once a unit is durable (no argument) or failed. */
+export type Durable = (err?: EngineError) => void;
+
+/** Puts one unit's entries synchronously; returns the last write's promise. */
+type Issue = () => Promise<boolean> | undefined;
+
+/** A lmdb-js write promise; with `separateFlushed` it carries the promise of its transaction's sync. */
+type LmdbWrite = Promise<boolean> & { flushed?: Promise<void> };
+
+interface QueuedUnit {
+  size: number;
+  issue: Issue;
+  done: Durable;
+}
+
+/** One LMDB transaction in flight and the units it carries. */
+interface TxnGroup {
+  flush: PromiseLike<unknown>;
+  /** The write promise the group was opened with. */
+  last: Promise<boolean>;
+  callbacks: Durable[];
+  /** Fails the whole group (a rejected write of this transaction). */
+  fail: (err: unknown) => void;
+}
+
+const NO_FAIL = (): void => undefined;
+
+/**
+ * LMDB transactions in flight at once: one syncing, and one that lmdb-js commits meanwhile (its sync follows
+ * at once). One alone would leave the disk idle while a batch commits; more only split what a sync can carry.
+ */
+const MAX_IN_FLIGHT = 2;
+
+/** Entries (puts and removes) per batch: bounds one transaction's size and the time its issue takes. */
+const MAX_BATCH_ENTRIES = 8192;
+
+function writeFailed(err: unknown): EngineError {
+  if (err instanceof EngineError) return err;
+  return new EngineError('INTERNAL', `etcdserver: durable store write failed: ${(err as Error).message}`, {
+    cause: err,
+  });
+}
 
 /** The LMDB file inside a data directory. */
 export const DATA_FILE = 'statecar.mdb';

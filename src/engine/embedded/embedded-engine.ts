@@ -72,6 +72,16 @@ interface PendingCommit {
   liveDelta: number;
 }
 
+/** A caller waiting for revision `rev` to become visible, to be answered with `value`. */
+interface Waiter {
+  rev: number;
+  value: unknown;
+  resolve: (value: unknown) => void;
+  reject: (err: EngineError) => void;
+}
+
+const RELEASED: Waiter = { rev: 0, value: undefined, resolve: () => undefined, reject: () => undefined };
+
 /**
  * The embedded backend: {@link MvccStore} + {@link Lessor}, a {@link WatchFanout} fed with every revision as it
  * becomes visible, and in durable mode a {@link DurableLog}.
@@ -89,7 +99,9 @@ class EmbeddedBackend implements EngineBackend, WatchSource<Rec> {
   private readonly store: MvccStore;
   private visible: number;
   private readonly pending: PendingCommit[] = [];
-  private waiters: Array<{ rev: number; resolve: () => void }> = [];
+  /** Callers waiting for their revision to become visible, in revision order from `waitersHead` on. */
+  private waiters: Waiter[] = [];
+  private waitersHead = 0;
   private failed: EngineError | undefined;
   private draining = false;
   private closed = false;
@@ -148,36 +160,54 @@ class EmbeddedBackend implements EngineBackend, WatchSource<Rec> {
     return this.store.range(req, vis, vis);
   }
 
-  async put(req: PutRequest): Promise<PutResponse> {
-    const quota = this.quota.checkPut(req);
-    if (quota) await quota;
+  put(req: PutRequest): Promise<PutResponse> {
+    try {
+      const quota = this.quota.checkPut(req);
+      if (quota) return quota.then(() => this.putNow(req));
+      return this.putNow(req);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** A put past the quota check. Not async: the hot path's only promise is the one its caller awaits. */
+  private putNow(req: PutRequest): Promise<PutResponse> {
     this.store.checkPut(req);
     const w = this.store.begin();
     const res = this.store.put(w, req);
     this.store.end(w);
-    await this.commit(w);
-    return res;
+    return this.commit(w, res);
   }
 
-  async deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
-    const preRev = this.store.currentRev;
-    const w = this.store.begin();
-    const res = this.store.deleteRange(w, req, preRev);
-    this.store.end(w);
-    await this.commit(w);
-    return res;
+  deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
+    try {
+      const preRev = this.store.currentRev;
+      const w = this.store.begin();
+      const res = this.store.deleteRange(w, req, preRev);
+      this.store.end(w);
+      return this.commit(w, res);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
-  async txn(req: TxnRequest): Promise<TxnResponse> {
-    const quota = this.quota.checkTxn(req);
-    if (quota) await quota;
+  txn(req: TxnRequest): Promise<TxnResponse> {
+    try {
+      const quota = this.quota.checkTxn(req);
+      if (quota) return quota.then(() => this.txnNow(req));
+      return this.txnNow(req);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private txnNow(req: TxnRequest): Promise<TxnResponse> {
     const preRev = this.store.currentRev;
     const path = this.store.planTxn(req, preRev);
     const w = this.store.begin();
     const res = this.store.applyTxn(w, path, preRev);
     this.store.end(w);
-    await this.commit(w);
-    return res;
+    return this.commit(w, res);
   }
 
   async compact(req: CompactRequest): Promise<CompactResponse> {
@@ -279,7 +309,7 @@ class EmbeddedBackend implements EngineBackend, WatchSource<Rec> {
     this.store.end(w);
     this.lessor.remove(lease.id);
     // With keys, the removal joins the revision's transaction (same event turn) and its fsync.
-    await this.commit(w, () => this.log?.removeLease(lease.id));
+    await this.commit(w, undefined, () => this.log?.removeLease(lease.id));
     return w.changes.length > 0 ? w.rev : preRev;
   }
 
@@ -339,30 +369,37 @@ class EmbeddedBackend implements EngineBackend, WatchSource<Rec> {
   // Commit pipeline
 
   /**
-   * Make a finished write batch durable and visible, in revision order. A batch without changes still waits until
-   * everything it may have read is visible.
+   * Make a finished write batch durable and visible, in revision order, then resolve with `res`. A batch without
+   * changes still waits until everything it may have read is visible.
    */
-  private async commit(w: WriteBatch, alsoWrite?: () => Promise<void> | void): Promise<void> {
-    if (w.changes.length === 0) {
-      const extra = alsoWrite?.();
-      if (extra) await this.guard(extra);
-      return this.waitVisible(this.store.currentRev);
-    }
-    if (this.log === undefined) {
+  private commit<T>(w: WriteBatch, res: T, alsoWrite?: () => Promise<void> | void): Promise<T> {
+    if (w.changes.length === 0) return this.commitNothing(res, alsoWrite);
+    if (this.failed) return Promise.reject(this.failed);
+    const log = this.log;
+    if (log === undefined) {
       // Nothing to wait for, but still through the ordered queue: a write made from inside a watch sink must not
       // be delivered before the revision that sink is receiving has reached every watcher.
       this.pending.push({ rev: w.rev, batch: w, done: true, liveDelta: 0 });
       this.drain();
-      return this.waitVisible(w.rev);
+      return this.waitVisible(w.rev, res);
     }
     let liveDelta = 0;
     for (const r of w.changes) liveDelta += r.value === null ? -1 : r.version === 1 ? 1 : 0;
     const entry: PendingCommit = { rev: w.rev, batch: w, done: false, liveDelta };
     this.pending.push(entry);
-    await this.guard(this.log.writeRevision(w.rev, w.changes, alsoWrite));
-    entry.done = true;
-    this.drain();
-    return this.waitVisible(w.rev);
+    const visible = this.waitVisible(w.rev, res);
+    log.writeRevision(w.rev, w.changes, alsoWrite, (err) => {
+      if (err !== undefined) return this.fail(err);
+      entry.done = true;
+      this.drain();
+    });
+    return visible;
+  }
+
+  private async commitNothing<T>(res: T, alsoWrite?: () => Promise<void> | void): Promise<T> {
+    const extra = alsoWrite?.();
+    if (extra) await this.guard(extra);
+    return this.waitVisible(this.store.currentRev, res);
   }
 
   /**
@@ -386,16 +423,48 @@ class EmbeddedBackend implements EngineBackend, WatchSource<Rec> {
     } finally {
       this.draining = false;
     }
-    if (this.waiters.length > 0) {
-      const ready = this.waiters.filter((x) => x.rev <= this.visible);
-      this.waiters = this.waiters.filter((x) => x.rev > this.visible);
-      for (const x of ready) x.resolve();
-    }
+    this.releaseWaiters();
   }
 
-  private waitVisible(rev: number): Promise<void> {
-    if (rev <= this.visible) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ rev, resolve }));
+  /** Resolve the waiters whose revision is visible now (they are kept in revision order). */
+  private releaseWaiters(): void {
+    const waiters = this.waiters;
+    let i = this.waitersHead;
+    while (i < waiters.length && waiters[i].rev <= this.visible) {
+      const x = waiters[i];
+      waiters[i++] = RELEASED;
+      x.resolve(x.value);
+    }
+    if (i === waiters.length) {
+      this.waiters = [];
+      this.waitersHead = 0;
+    } else if (i > 1024 && i * 2 > waiters.length) {
+      this.waiters = waiters.slice(i);
+      this.waitersHead = 0;
+    } else this.waitersHead = i;
+  }
+
+  /** Resolves with `value` once revision `rev` is visible; rejects if the engine fails first. */
+  private waitVisible<T>(rev: number, value: T): Promise<T> {
+    if (rev <= this.visible) return Promise.resolve(value);
+    return new Promise<T>((resolve, reject) => {
+      const waiter: Waiter = { rev, value, resolve: resolve as (v: unknown) => void, reject };
+      const waiters = this.waiters;
+      let at = waiters.length;
+      // Revisions are almost always handed out in order; keep the list sorted when one is not.
+      while (at > this.waitersHead && waiters[at - 1].rev > rev) at--;
+      if (at === waiters.length) waiters.push(waiter);
+      else waiters.splice(at, 0, waiter);
+    });
+  }
+
+  /** A durable write failed: memory is ahead of disk, so stop serving and fail everyone still waiting. */
+  private fail(err: EngineError): void {
+    this.failed ??= err;
+    const waiters = this.waiters.slice(this.waitersHead);
+    this.waiters = [];
+    this.waitersHead = 0;
+    for (const x of waiters) x.reject(this.failed);
   }
 
   /** A durable write that fails leaves memory ahead of disk: stop serving rather than serve what could vanish. */
@@ -403,12 +472,11 @@ class EmbeddedBackend implements EngineBackend, WatchSource<Rec> {
     try {
       await p;
     } catch (err) {
-      this.failed =
+      this.fail(
         err instanceof EngineError
           ? err
-          : new EngineError('INTERNAL', `etcdserver: ${(err as Error).message}`);
-      for (const x of this.waiters) x.resolve();
-      this.waiters = [];
+          : new EngineError('INTERNAL', `etcdserver: ${(err as Error).message}`),
+      );
       throw this.failed;
     }
   }

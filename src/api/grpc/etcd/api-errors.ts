@@ -3,7 +3,7 @@
  * message (clients re-type errors by message; etcd rpctypes/error.go, auth/store.go, membership/errors.go). Engine
  * errors (KV, leases, quota) stay in the engine's table; {@link toGrpcError} maps both.
  */
-import { status } from '@grpc/grpc-js';
+import { status } from '../grpc-core';
 
 interface ApiErrorSpec {
   readonly code: status;

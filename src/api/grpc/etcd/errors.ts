@@ -1,4 +1,5 @@
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
+import { status } from '../grpc-core';
 import { ENGINE_ERRORS, isEngineError, type EngineError, type EngineErrorCode } from '../../../engine/errors';
 import { EtcdApiError } from './api-errors';
 import { grpcCodeOf } from '../../status-map';
@@ -79,7 +80,7 @@ export function toGrpcError(err: unknown): Partial<grpc.StatusObject> {
   if (isEngineError(err)) return { code: grpcCodeOf(err.status), details: etcdText(err) };
   if (err instanceof EtcdApiError) return { code: err.grpcCode, details: err.message };
   const message = err instanceof Error ? err.message : String(err);
-  return { code: grpc.status.UNKNOWN, details: message };
+  return { code: status.UNKNOWN, details: message };
 }
 
 /**
@@ -89,5 +90,5 @@ export function toGrpcError(err: unknown): Partial<grpc.StatusObject> {
  */
 export function toConcurrencyGrpcError(err: unknown): Partial<grpc.StatusObject> {
   const message = isEngineError(err) ? etcdText(err) : err instanceof Error ? err.message : String(err);
-  return { code: grpc.status.UNKNOWN, details: message };
+  return { code: status.UNKNOWN, details: message };
 }

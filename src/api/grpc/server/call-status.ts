@@ -1,7 +1,8 @@
 /**
  * A call's final status and the conversion of what handlers hand back (grpc-js's conventions) into one.
  */
-import { status, type Metadata } from '@grpc/grpc-js';
+import type { Metadata } from '@grpc/grpc-js';
+import { status } from '../grpc-core';
 
 /** What ends a call: a code, its message and optional trailing metadata. */
 export interface CallStatus {

@@ -4,7 +4,8 @@
  * the wire-specific sending and reading left to the subclasses. The call objects handlers get (server-calls.ts) only
  * talk to this, so handlers are written once whatever the transport.
  */
-import { status, type Deadline, type Metadata } from '@grpc/grpc-js';
+import type { Deadline, Metadata } from '@grpc/grpc-js';
+import { status } from '../grpc-core';
 import type { LayerCall } from './call-layer';
 import type { CallStatus } from './call-status';
 import { MAX_TIMER_MS } from './grpc-timeout';

@@ -4,7 +4,7 @@
  * message cannot expand into unbounded memory.
  */
 import zlib from 'node:zlib';
-import { status } from '@grpc/grpc-js';
+import { status } from '../grpc-core';
 import type { CallStatus } from './call-status';
 
 /** The encodings statecar decodes, as sent in `grpc-accept-encoding`. */

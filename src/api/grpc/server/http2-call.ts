@@ -4,7 +4,8 @@
  * for the wire rules followed here.
  */
 import http2 from 'node:http2';
-import { status, type Metadata } from '@grpc/grpc-js';
+import type { Metadata } from '@grpc/grpc-js';
+import { status } from '../grpc-core';
 import type { CallStatus } from './call-status';
 import { CallTransport } from './call-transport';
 import { ACCEPT_ENCODING, decompress } from './compression';

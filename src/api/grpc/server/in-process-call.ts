@@ -3,7 +3,7 @@
  * through the same layers, dispatch and call objects as a call on the wire. For front ends that speak something
  * else to the client (etcd's JSON gateway turns JSON into the request objects the handlers take).
  */
-import { Metadata, status } from '@grpc/grpc-js';
+import { Metadata, status } from '../grpc-core';
 import type { CallStatus } from './call-status';
 import { CallTransport } from './call-transport';
 import type { RegisteredMethod } from './method-registry';

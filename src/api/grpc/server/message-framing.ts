@@ -5,7 +5,7 @@
  * one message may span many chunks. The declared length is checked against the limit as soon as its 4 bytes are
  * in, before any of the body is buffered, so a lying length costs nothing.
  */
-import { status } from '@grpc/grpc-js';
+import { status } from '../grpc-core';
 import type { CallStatus } from './call-status';
 
 /** Bytes before each message: the flag and the length. */

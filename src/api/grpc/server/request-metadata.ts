@@ -4,7 +4,7 @@
  * an illegal key or value dropped rather than failing the call. Built from the raw header list, where every field
  * stands alone (Node's header object joins repeated fields with ", ").
  */
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata } from '../grpc-core';
 
 /** Headers that belong to the transport, not to the application (grpc-js removes the same ones). */
 const TRANSPORT_HEADERS = new Set([

@@ -8,15 +8,15 @@
  */
 import { EventEmitter } from 'node:events';
 import { Duplex, Writable } from 'node:stream';
-import {
-  status,
-  type Deadline,
-  type Metadata,
-  type ServerDuplexStream,
-  type ServerUnaryCall,
-  type ServerWritableStream,
-  type UntypedHandleCall,
+import type {
+  Deadline,
+  Metadata,
+  ServerDuplexStream,
+  ServerUnaryCall,
+  ServerWritableStream,
+  UntypedHandleCall,
 } from '@grpc/grpc-js';
+import { status } from '../grpc-core';
 import { HANDLER_THREW, toCallStatus, type CallStatus } from './call-status';
 import type { CallListener, CallTransport } from './call-transport';
 

@@ -9,7 +9,7 @@
  * deserializer and the service's handlers gives the same answer.
  */
 import type protobuf from 'protobufjs';
-import type { MethodMap } from './fast-codecs';
+import { withOverrides, type MethodMap } from './fast-codecs';
 import { utf8Checker } from './utf8-fields';
 
 /** Why a request was rejected while decoding. */
@@ -35,21 +35,26 @@ function rejected(reason: RejectedRequest['reason'], message: string): object {
 /**
  * A copy of `service` (a proto-loader service definition) whose request deserializers reject invalid UTF-8 in
  * string fields and undecodable bytes in-band. `root` holds the same protos as protobufjs types, for the schema
- * walk. Put fast codecs in front of the result: they decode valid requests only and leave the rest to it.
+ * walk, given as a function: the types are asked for (and each method's check built) when the method first decodes
+ * a request here, so a method the fast codecs always answer never needs them. Put fast codecs in front of the
+ * result: they decode valid requests only and leave the rest to it.
  */
-export function withCheckedDecode(service: MethodMap, root: protobuf.Root): MethodMap {
+export function withCheckedDecode(service: MethodMap, root: () => protobuf.Root): MethodMap {
   const out: MethodMap = {};
   for (const [name, method] of Object.entries(service)) {
-    // `/dapr.proto.runtime.v1.Dapr/GetState` → the service, then the method's request type.
-    const serviceName = method.path.slice(1, method.path.lastIndexOf('/'));
-    const requestType = root.lookupService(serviceName).methods[name]?.resolvedRequestType;
-    if (!requestType) throw new Error(`no request type for ${method.path}`);
-    const check = utf8Checker(requestType);
+    let check: ReturnType<typeof utf8Checker> | undefined;
+    const checker = (): ReturnType<typeof utf8Checker> => {
+      if (check) return check;
+      // `/dapr.proto.runtime.v1.Dapr/GetState` → the service, then the method's request type.
+      const serviceName = method.path.slice(1, method.path.lastIndexOf('/'));
+      const requestType = root().lookupService(serviceName).methods[name]?.resolvedRequestType;
+      if (!requestType) throw new Error(`no request type for ${method.path}`);
+      return (check = utf8Checker(requestType));
+    };
     const decode = method.requestDeserialize;
-    out[name] = {
-      ...method,
+    out[name] = withOverrides(method, {
       requestDeserialize: (buf: Buffer): object => {
-        const verdict = check(buf);
+        const verdict = checker()(buf);
         if ('invalidUtf8' in verdict) {
           return rejected('INVALID_UTF8', `field ${verdict.invalidUtf8} contains invalid UTF-8`);
         }
@@ -60,7 +65,7 @@ export function withCheckedDecode(service: MethodMap, root: protobuf.Root): Meth
           return rejected('UNDECODABLE', err instanceof Error ? err.message : String(err));
         }
       },
-    };
+    });
   }
   return out;
 }

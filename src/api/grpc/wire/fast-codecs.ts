@@ -21,6 +21,15 @@ export interface FastCodec {
 export type MethodMap = Record<string, grpc.MethodDefinition<object, object>>;
 
 /**
+ * A copy of the method definition `method` with `overrides` (its codecs). Accessors stay accessors: a lazily
+ * loaded definition's message types (../lazy-service.ts) are not loaded by being copied.
+ */
+export function withOverrides<T extends object>(method: T, overrides: Partial<T>): T {
+  const copy = Object.defineProperties({}, Object.getOwnPropertyDescriptors(method)) as T;
+  return Object.assign(copy, overrides);
+}
+
+/**
  * A copy of `service` whose methods named in `codecs` try the fast codec first. Methods not named are unchanged.
  * Throws at startup if a codec names a method the service does not have (a typo would silently do nothing).
  */
@@ -33,8 +42,7 @@ export function withFastCodecs(service: MethodMap, codecs: Record<string, FastCo
     const slowEncode = method.responseSerialize;
     const fastDecode = codec.decodeRequest;
     const fastEncode = codec.encodeResponse;
-    out[name] = {
-      ...method,
+    out[name] = withOverrides(method, {
       requestDeserialize: fastDecode
         ? (buf: Buffer): object => {
             try {
@@ -56,7 +64,7 @@ export function withFastCodecs(service: MethodMap, codecs: Record<string, FastCo
             return fast ?? slowEncode(value);
           }
         : slowEncode,
-    };
+    });
   }
   return out;
 }

@@ -104,7 +104,7 @@ export interface StatecarVariant {
  * BENCH_STATECAR_NODE_FLAGS overrides, space-separated, '' for Node's defaults).
  */
 export const STATECAR_NODE_FLAGS: string[] = (
-  process.env.BENCH_STATECAR_NODE_FLAGS ?? '--max-semi-space-size=2'
+  process.env.BENCH_STATECAR_NODE_FLAGS ?? '--max-semi-space-size=4'
 )
   .split(' ')
   .filter((f) => f !== '');

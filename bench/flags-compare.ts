@@ -15,8 +15,8 @@ import { rssBytes, watchProcess } from './proc-stats';
  * alternately, round after round, so the machine's load falls on all of them alike; throughput is each variant's
  * best round.
  *
- * BENCH_FLAG_VARIANTS: flag sets separated by `;` (default: the deployment's `--max-semi-space-size=2`, with
- * `--optimize-for-size`, and semi-spaces of 4 and 8 MB).
+ * BENCH_FLAG_VARIANTS: flag sets separated by `;` (default: semi-spaces of 2 MB (also with `--optimize-for-size`),
+ * 4 MB (the deployment's) and 8 MB).
  */
 
 const MB = 1048576;

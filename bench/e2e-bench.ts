@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startFloor, startRealEtcd, startStatecar, type BenchServer } from './bench-servers';
-import { decodeMessage, encodeMessage, grpcCall, grpcFrame } from './grpc-frames';
+import { decodeMessage, frameFiles, grpcCall, readRequestFiles } from './grpc-frames';
 import { GRPC_HEADERS, runH2load, type H2loadOptions, type H2loadResult } from './h2load';
 import { watchProcess, type ProcWindow } from './proc-stats';
 
@@ -140,16 +140,8 @@ async function expectGrpcOk(
 /** Run the end-to-end benchmarks. */
 export async function runE2e(o: E2eOptions): Promise<E2eResults> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'statecar-bench-frames-'));
-  const file = (name: string, type: string, fields: Record<string, unknown>): string => {
-    const p = path.join(tmp, name);
-    fs.writeFileSync(p, grpcFrame(encodeMessage(type, fields)));
-    return p;
-  };
-  const getStateFile = file('getstate.bin', 'dapr.proto.runtime.v1.GetStateRequest', {
-    store_name: STORE,
-    key: 'bench-key',
-  });
-  const rangeFile = file('range.bin', 'etcdserverpb.RangeRequest', { key: Buffer.from('bench-range') });
+  const file = frameFiles(tmp);
+  const { getStateFile, rangeFile } = readRequestFiles(file, STORE);
   const putFile = file('put.bin', 'etcdserverpb.PutRequest', {
     key: Buffer.from('bench-put'),
     value: PUT_VALUE,

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startFloor, startStatecar, type BenchServer } from './bench-servers';
 import type { BenchResult } from './engine-bench';
-import { encodeMessage, grpcCall, grpcFrame } from './grpc-frames';
+import { encodeMessage, frameFiles, grpcCall, grpcFrame, readRequestFiles } from './grpc-frames';
 import { GRPC_HEADERS, runH2load, type H2loadOptions } from './h2load';
 import { rssBytes, watchProcess } from './proc-stats';
 
@@ -90,16 +90,7 @@ export async function benchFlagsCompare(o: FlagsCompareOptions): Promise<BenchRe
     .map((v) => v.trim())
     .filter((v) => v !== '');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'statecar-bench-flags-'));
-  const frame = (name: string, type: string, fields: Record<string, unknown>): string => {
-    const p = path.join(tmp, name);
-    fs.writeFileSync(p, grpcFrame(encodeMessage(type, fields)));
-    return p;
-  };
-  const getStateFile = frame('getstate.bin', 'dapr.proto.runtime.v1.GetStateRequest', {
-    store_name: STORE,
-    key: 'bench-key',
-  });
-  const rangeFile = frame('range.bin', 'etcdserverpb.RangeRequest', { key: Buffer.from('bench-range') });
+  const { getStateFile, rangeFile } = readRequestFiles(frameFiles(tmp), STORE);
   const figures: VariantFigures[] = variants.map((flags) => ({
     flags,
     restMB: [],

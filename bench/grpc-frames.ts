@@ -57,6 +57,31 @@ export function grpcFrame(message: Buffer): Buffer {
   return Buffer.concat([head, message]);
 }
 
+/** A writer of request files for h2load (`-d`): one gRPC-framed message per file in `dir`; returns its path. */
+export function frameFiles(
+  dir: string,
+): (name: string, type: string, fields: Record<string, unknown>) => string {
+  return (name, type, fields) => {
+    const p = path.join(dir, name);
+    fs.writeFileSync(p, grpcFrame(encodeMessage(type, fields)));
+    return p;
+  };
+}
+
+/** The request files of the GetState and etcd Range rows (the key `bench-key` of `store`, the key `bench-range`). */
+export function readRequestFiles(
+  file: ReturnType<typeof frameFiles>,
+  store: string,
+): { getStateFile: string; rangeFile: string } {
+  return {
+    getStateFile: file('getstate.bin', 'dapr.proto.runtime.v1.GetStateRequest', {
+      store_name: store,
+      key: 'bench-key',
+    }),
+    rangeFile: file('range.bin', 'etcdserverpb.RangeRequest', { key: Buffer.from('bench-range') }),
+  };
+}
+
 /** The result of one gRPC call made by {@link grpcCall}. */
 export interface GrpcCallResult {
   /** `grpc-status` from the trailers (or headers, for trailers-only answers); -1 if absent. */

@@ -12,12 +12,33 @@ const SHIFT = 16;
 const PAGE = 1 << SHIFT;
 const MASK = PAGE - 1;
 
-abstract class Paged<A extends Int32Array> {
-  protected pages: A[] = [];
+/** The pages of one column: how many entries they hold, what they cost, and giving whole pages back. */
+abstract class PageList<P extends { readonly byteLength: number }> {
+  protected readonly pages: P[] = [];
   /** Entries the allocated pages hold. */
   capacity = 0;
 
-  constructor(private readonly fill: number) {}
+  /** Give back whole pages above index `n` (after a renumbering shrank the table). */
+  truncate(n: number): void {
+    const keep = Math.max(1, Math.ceil(n / PAGE));
+    if (this.pages.length > keep) {
+      this.pages.length = keep;
+      this.capacity = keep * PAGE;
+    }
+  }
+
+  /** Bytes allocated. */
+  get bytes(): number {
+    let b = 0;
+    for (const p of this.pages) b += p.byteLength;
+    return b;
+  }
+}
+
+abstract class Paged<A extends Int32Array> extends PageList<A> {
+  constructor(private readonly fill: number) {
+    super();
+  }
 
   protected abstract newPage(): A;
 
@@ -37,20 +58,6 @@ abstract class Paged<A extends Int32Array> {
 
   set(i: number, v: number): void {
     this.pages[i >>> SHIFT][i & MASK] = v;
-  }
-
-  /** Give back whole pages above index `n` (after a renumbering shrank the table). */
-  truncate(n: number): void {
-    const keep = Math.max(1, Math.ceil(n / PAGE));
-    if (this.pages.length > keep) {
-      this.pages.length = keep;
-      this.capacity = keep * PAGE;
-    }
-  }
-
-  /** Bytes allocated. */
-  get bytes(): number {
-    return this.pages.length * (this.pages[0]?.byteLength ?? 0);
   }
 }
 
@@ -124,12 +131,11 @@ function pageMax(p: SmallPage): number {
  * its largest value needs, 1 byte an entry while they stay below 256 (from `bias`), then 2, 4 or 8 bytes for that
  * page alone, widened in place the first time a value does not fit. Exact for any integer up to 2^53.
  */
-export class PagedSmall {
-  private readonly pages: SmallPage[] = [];
-  capacity = 0;
-
+export class PagedSmall extends PageList<SmallPage> {
   /** `bias`: the smallest value expected (stored as `v - bias`; a smaller one makes its page 8 bytes wide). */
-  constructor(private readonly bias = 0) {}
+  constructor(private readonly bias = 0) {
+    super();
+  }
 
   ensure(n: number): void {
     while (this.capacity < n) {
@@ -160,20 +166,6 @@ export class PagedSmall {
     wide[i & MASK] = s;
     this.pages[i >>> SHIFT] = wide;
   }
-
-  truncate(n: number): void {
-    const keep = Math.max(1, Math.ceil(n / PAGE));
-    if (this.pages.length > keep) {
-      this.pages.length = keep;
-      this.capacity = keep * PAGE;
-    }
-  }
-
-  get bytes(): number {
-    let b = 0;
-    for (const p of this.pages) b += p.byteLength;
-    return b;
-  }
 }
 
 const NO_PAGE = new Int32Array(0);
@@ -182,10 +174,7 @@ const NO_PAGE = new Int32Array(0);
  * A paged Int32 column that is mostly 0 (the lease of a version): a page is allocated only when a non-zero value
  * is first written into it, so a store without leases spends nothing on the column.
  */
-export class PagedSparseI32 {
-  private readonly pages: Int32Array[] = [];
-  capacity = 0;
-
+export class PagedSparseI32 extends PageList<Int32Array> {
   ensure(n: number): void {
     while (this.capacity < n) {
       this.pages.push(NO_PAGE);
@@ -205,20 +194,6 @@ export class PagedSparseI32 {
       p = this.pages[i >>> SHIFT] = new Int32Array(PAGE);
     }
     p[i & MASK] = v;
-  }
-
-  truncate(n: number): void {
-    const keep = Math.max(1, Math.ceil(n / PAGE));
-    if (this.pages.length > keep) {
-      this.pages.length = keep;
-      this.capacity = keep * PAGE;
-    }
-  }
-
-  get bytes(): number {
-    let b = 0;
-    for (const p of this.pages) b += p.byteLength;
-    return b;
   }
 }
 

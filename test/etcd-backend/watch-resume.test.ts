@@ -64,3 +64,48 @@ describeIf('etcd backend: watch resume after a member fails', () => {
     await cluster.restartMember(0);
   }, 120_000);
 });
+
+describeIf('etcd backend: a catch-up the cluster answers late', () => {
+  let cluster: EtcdCluster;
+  let engine: Engine;
+
+  beforeAll(async () => {
+    cluster = await startEtcdCluster({ size: 1 });
+    engine = await createEtcdEngine({ endpoints: cluster.endpointList(), wholeKeySpace: true });
+  }, 90_000);
+
+  afterAll(async () => {
+    await engine?.close();
+    await cluster?.destroy();
+  });
+
+  test('on the whole key space, a watcher from the past gets its events even when they come after the quiet period', async () => {
+    const written: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      written.push(
+        (await engine.put({ key: Buffer.from(`late/k${i}`), value: Buffer.from('v') })).header.revision,
+      );
+    }
+    const seen: number[] = [];
+    const pid = cluster.members[0]!.proc!.child.pid!;
+    // The member stops answering for longer than the feed's quiet period (1 s), as a loaded cluster may.
+    process.kill(pid, 'SIGSTOP');
+    let w;
+    try {
+      w = engine.watch(
+        { key: Buffer.from('late/'), rangeEnd: Buffer.from('late0'), startRevision: written[0] },
+        (m) => {
+          if (m.type === 'events') for (const e of m.events) seen.push(e.kv.modRevision);
+          return true;
+        },
+      );
+      await new Promise((r) => setTimeout(r, 1500));
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    const deadline = Date.now() + 30_000;
+    while (seen.length < written.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    w.cancel();
+    expect(seen).toEqual(written);
+  }, 90_000);
+});

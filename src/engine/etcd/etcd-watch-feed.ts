@@ -18,7 +18,9 @@ import { eventFromWire, headerRevision, type KeyPrefix, type WireEvent } from '.
  *   1000 revisions). When the read can have no events (the live feed saw every change since it started and none
  *   lies in the range) it is answered without asking the cluster. The one case the cluster cannot answer — a start
  *   before this feed started, and no change since — ends after a quiet period with no events (etcd 3.4 sends
- *   nothing for an empty catch-up, and its progress requests are not ordered with catch-ups).
+ *   nothing for an empty catch-up, and its progress requests are not ordered with catch-ups). On the whole key
+ *   space that case cannot arise (every revision is the store's change); under a key prefix it can, and an answer
+ *   slower than the quiet period (a loaded cluster) is then taken for an empty one: a known limit.
  */
 
 /** etcd's batch size of a catch-up (`watchBatchMaxRevs`): an answer with fewer revisions is complete. */
@@ -253,7 +255,11 @@ export class EtcdWatchFeed {
   /** History for a catching-up watcher of the fan-out. */
   readHistory(req: HistoryRequest): HistoryResult<WatchEvent> | Promise<HistoryResult<WatchEvent>> {
     const followed = this.liveId !== 0 && req.from >= this.liveStart;
-    const knownChange = this.lastChange >= req.from && this.lastChange >= this.liveStart;
+    // On the whole key space every revision is a change of the store's, so a read with revisions in it has events
+    // and waits for them; under a prefix the feed knows only the changes it saw live (see the module comment).
+    const knownChange =
+      (this.deps.prefix.prefix.length === 0 && req.from <= req.to) ||
+      (this.lastChange >= req.from && this.lastChange >= this.liveStart);
     if (followed && !knownChange) return { revisions: [], upto: req.to };
     const stream = this.ensureStream();
     if (!stream) return Promise.reject(new Error('etcd watch stream reconnecting'));

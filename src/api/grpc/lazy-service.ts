@@ -51,21 +51,24 @@ export function lazyDefinition(
   const definition: Record<string, MethodDefinition<unknown, unknown>> = {};
   for (const shape of shapes) {
     const { name } = shape;
+    // Every message of a method passes through these codecs: its real definition is looked up once.
+    let real: MethodDefinition<unknown, unknown> | undefined;
+    const own = (): MethodDefinition<unknown, unknown> => (real ??= method(name));
     const def = {
       path: shape.path,
       originalName: shape.originalName,
       requestStream: shape.requestStream,
       responseStream: shape.responseStream,
-      requestSerialize: (value: unknown) => method(name).requestSerialize(value),
-      requestDeserialize: (bytes: Buffer) => method(name).requestDeserialize(bytes),
-      responseSerialize: (value: unknown) => method(name).responseSerialize(value),
-      responseDeserialize: (bytes: Buffer) => method(name).responseDeserialize(bytes),
+      requestSerialize: (value: unknown) => own().requestSerialize(value),
+      requestDeserialize: (bytes: Buffer) => own().requestDeserialize(bytes),
+      responseSerialize: (value: unknown) => own().responseSerialize(value),
+      responseDeserialize: (bytes: Buffer) => own().responseDeserialize(bytes),
     };
     // proto-loader's message types (with their file descriptors), for reflection and the etcd gateway.
     for (const key of ['requestType', 'responseType'] as const) {
       Object.defineProperty(def, key, {
         enumerable: true,
-        get: () => (method(name) as unknown as Record<string, unknown>)[key],
+        get: () => (own() as unknown as Record<string, unknown>)[key],
       });
     }
     definition[name] = def as MethodDefinition<unknown, unknown>;

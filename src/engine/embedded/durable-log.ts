@@ -76,8 +76,15 @@ export class DurableLog {
   private touchesArmed = 0;
   /** Armed after a use of the file; on firing with no use since, the environment is reopened (see idleTick). */
   private idleTimer: NodeJS.Timeout | undefined;
-  /** Snapshot pins not yet released: they read the environment open now, so it is not reopened meanwhile. */
+  /** Snapshot pins of the environment open now, not yet released: it is not reopened meanwhile. */
   private pins = 0;
+  /**
+   * Environments a defragmentation replaced while snapshots still read them (with their pins and lock file):
+   * each is closed when its last pin is released.
+   */
+  private readonly retired = new Map<RootDatabase, { pins: number; lockFile: string }>();
+  /** Replaced environments whose close has not finished yet. */
+  private retiring = 0;
   /** Set by close(): nothing is reopened any more. */
   private closing = false;
   /** Set when a reopen closed the environment and could not open it again: every use fails with it. */
@@ -469,6 +476,7 @@ export class DurableLog {
     if (this.swapping)
       throw new EngineError('INTERNAL', 'etcdserver: durable store pinned while it is reopened');
     const db = this.revs;
+    const root = this.root;
     const transaction = db.useReadTransaction();
     this.pins++;
     this.touch();
@@ -490,8 +498,15 @@ export class DurableLog {
         if (released) return;
         released = true;
         transaction.done();
-        this.pins--;
-        this.touch();
+        const retired = this.retired.get(root);
+        if (retired === undefined) {
+          // Still the environment open (an idle reopen waits for its pins).
+          this.pins--;
+          this.touch();
+        } else if (--retired.pins === 0) {
+          this.retired.delete(root);
+          this.closeRetired(root, retired.lockFile);
+        }
       },
     };
   }
@@ -523,11 +538,10 @@ export class DurableLog {
       fs.renameSync(tmp, this.file);
       ({ root: this.root, revs: this.revs, leases: this.leases, meta: this.meta, aux: this.aux } = next);
       this.openedAs = tmp;
-      // Pinned snapshots still read the old file; LMDB closes it once they are done.
-      void old
-        .close()
-        .then(() => fs.rmSync(oldLock, { force: true }))
-        .catch(() => undefined);
+      // Pinned snapshots still read the old file (its inode stays until it is closed): closed once they are done.
+      if (this.pins > 0) this.retired.set(old, { pins: this.pins, lockFile: oldLock });
+      else this.closeRetired(old, oldLock);
+      this.pins = 0;
     } catch (err) {
       fs.rmSync(tmp, { force: true });
       throw new EngineError('INTERNAL', `etcdserver: defragment failed: ${(err as Error).message}`, {
@@ -583,7 +597,11 @@ export class DurableLog {
       this.queue.length > 0 ||
       this.batchOpen ||
       this.gate !== undefined ||
-      this.pins > 0;
+      this.pins > 0 ||
+      // A replaced environment may hold the lock file the reopened one would use (LMDB keys it on the path, and
+      // two environments on one lock file in a process deadlock): wait until every one is closed.
+      this.retired.size > 0 ||
+      this.retiring > 0;
     if (busy) this.armIdle();
     else void this.reopen();
   };
@@ -622,6 +640,16 @@ export class DurableLog {
     }
   }
 
+  /** Close an environment no longer served from (its snapshots done) and remove its lock file. */
+  private closeRetired(root: RootDatabase, lockFile: string): void {
+    this.retiring++;
+    void root
+      .close()
+      .then(() => fs.rmSync(lockFile, { force: true }))
+      .catch(() => undefined)
+      .finally(() => this.retiring--);
+  }
+
   /** File size and bytes in use. */
   sizes(): { dbSize: number; dbSizeInUse: number } {
     let dbSize = 0;
@@ -653,6 +681,9 @@ export class DurableLog {
         await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
       }
       dropDiskMarker(this.marker);
+      // Snapshots not released by now read nothing more.
+      for (const [root, { lockFile }] of this.retired) this.closeRetired(root, lockFile);
+      this.retired.clear();
       // A failed reopen left nothing open.
       if (this.broken) return;
       await this.root.flushed;

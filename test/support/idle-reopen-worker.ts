@@ -67,8 +67,20 @@ async function main(): Promise<void> {
     for (const p of puts) ack(p.key, header.revision, p.value);
   }
   for (let burst = 0; ; burst++) {
-    await Promise.all(
-      Array.from({ length: 24 }, async (_, i) => {
+    // A txn of 128 new keys (the most a txn may hold), so the file is used enough per burst to be reopened every
+    // few pauses.
+    const txnPuts = Array.from({ length: 128 }, (_, i) => ({
+      key: `${round}/t/${burst}/${i}`,
+      value: randomBytes(48),
+    }));
+    const txn = engine
+      .txn({ success: txnPuts.map((p) => ({ put: { key: Buffer.from(p.key), value: p.value } })) })
+      .then(({ header }) => {
+        for (const p of txnPuts) ack(p.key, header.revision, p.value);
+      });
+    await Promise.all([
+      txn,
+      ...Array.from({ length: 24 }, async (_, i) => {
         const key = `${round}/b/${burst}/${i}`;
         const value = randomBytes(8 + Math.floor(Math.random() * 120));
         // A new key, then a rewrite of a preloaded one (leaves across the file).
@@ -79,7 +91,7 @@ async function main(): Promise<void> {
         const res2 = await engine.put({ key: Buffer.from(old), value: again });
         ack(old, res2.header.revision, again);
       }),
-    );
+    ]);
     const before = residentKb(file);
     await new Promise((resolve) => setTimeout(resolve, Math.random() * 30));
     const after = residentKb(file);

@@ -74,6 +74,8 @@ export class DurableLog {
   private touches = 0;
   /** {@link touches} when the idle timer was armed. */
   private touchesArmed = 0;
+  /** Entries written, values read and changes restored since the environment was opened (see REOPEN_AFTER_USES). */
+  private uses = 0;
   /** Armed after a use of the file; on firing with no use since, the environment is reopened (see idleTick). */
   private idleTimer: NodeJS.Timeout | undefined;
   /** Snapshot pins of the environment open now, not yet released: it is not reopened meanwhile. */
@@ -260,7 +262,7 @@ export class DurableLog {
     store.compactRev = compactRev;
     if (compactRev > store.currentRev) store.currentRev = compactRev;
     // The scan above made the whole file resident through the map: let the idle reopen drop it.
-    this.touch();
+    this.touch(changes);
     // Keys of revoked-but-still-listed leases cannot exist: revoke writes both in one transaction.
     return { changes, droppedRevisions };
   }
@@ -374,7 +376,7 @@ export class DurableLog {
       queueMicrotask(() => done(err));
       return;
     }
-    this.touch();
+    this.touch(size);
     if (this.gate) {
       void this.gate.then(() => this.submit(size, issue, done));
       return;
@@ -574,9 +576,10 @@ export class DurableLog {
   // resolved, so lmdb-js's close waits on settled promises only): no request's code runs between them, and the
   // swap is checked by the `swapping` flag, which a read would meet should that ever not hold.
 
-  /** Note a use of the file and arm the idle timer if it is not armed. */
-  private touch(): void {
+  /** Note a use of the file (`weight`: entries it wrote or read) and arm the idle timer if it is not armed. */
+  private touch(weight = 1): void {
     this.touches++;
+    this.uses += weight;
     if (this.idleTimer === undefined && this.idleReopenMs > 0 && !this.closing) this.armIdle();
   }
 
@@ -603,7 +606,8 @@ export class DurableLog {
       this.retired.size > 0 ||
       this.retiring > 0;
     if (busy) this.armIdle();
-    else void this.reopen();
+    // Too little use to have made much of the file resident: not worth a reopen (the next use arms the timer).
+    else if (this.uses >= REOPEN_AFTER_USES) void this.reopen();
   };
 
   /** Close the environment (dropping its map) and open it again, writes waiting behind the gate meanwhile. */
@@ -625,6 +629,7 @@ export class DurableLog {
         meta: this.meta,
         aux: this.aux,
       } = openDatabases(this.file));
+      this.uses = 0;
       this.reopens++;
     } catch (err) {
       this.broken = new EngineError(
@@ -723,6 +728,15 @@ interface TxnGroup {
 }
 
 const NO_FAIL = (): void => undefined;
+
+/**
+ * Uses of the file (entries written, values read, changes restored) since it was opened below which an idle
+ * period does not reopen it. Each use can leave at most a few pages resident (up to 64 KB with the kernel's
+ * fault-around), so fewer leave little to drop, while a reopen costs ~2 ms and ~130 KB of garbage on the JS heap
+ * (lmdb-js builds its store classes anew on every open): a store written now and then reopens once per 1,024
+ * writes, not after every pause.
+ */
+const REOPEN_AFTER_USES = 1024;
 
 /**
  * LMDB transactions in flight at once: one syncing, and one that lmdb-js commits meanwhile (its sync follows

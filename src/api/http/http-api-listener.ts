@@ -33,7 +33,9 @@ const CLOSING_BODY = '{"error":"Service Unavailable","message":"Service Unavaila
  * Builds the fastify instance that routes the requests handed to it; `serverFactory` is to be passed to fastify
  * as its option of that name (the port's own servers stay outside fastify).
  */
-export type FastifyBuilder = (serverFactory: FastifyServerFactory) => FastifyInstance | Promise<FastifyInstance>;
+export type FastifyBuilder = (
+  serverFactory: FastifyServerFactory,
+) => FastifyInstance | Promise<FastifyInstance>;
 
 /** Options of {@link HttpApiListener}. */
 export interface HttpApiListenerOptions {

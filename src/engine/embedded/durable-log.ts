@@ -566,8 +566,9 @@ export class DurableLog {
   // written in revisions of 128 left ~78 MB of the 108 MB file resident, for good (restore's scan of the file
   // leaves all of it). None of it is needed once the load is over: the index and the values in use are in memory,
   // and a read faults in only the pages it touches. So once the file has not been used for `idleReopenMs` (no
-  // unit submitted, no value read, no snapshot pinned), the environment is closed — which unmaps the file — and
-  // opened again: a restart of LMDB in place, on a file whose every transaction is synced.
+  // unit submitted, no value read, no snapshot pinned), and it was used enough since it was opened to be worth it
+  // (REOPEN_AFTER_USES), the environment is closed — which unmaps the file — and opened again: a restart of LMDB
+  // in place, on a file whose every transaction is synced.
   //
   // Safety: the timer fires on its own turn of the event loop, when nothing of this log is queued or in flight and
   // no snapshot pins a read transaction (pinned reads keep the environment until they are released). Writes

@@ -6,7 +6,6 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { DaprApiContext } from './api/api-context';
 import { AppChannel } from './api/app-channel';
@@ -24,7 +23,7 @@ import { GrpcHealth } from './api/grpc/health-service';
 import { addReflection } from './api/grpc/reflection';
 import { bindGrpc, createGrpcServer, etcdGrpcServerOptions } from './api/grpc/server';
 import { GrpcServer } from './api/grpc/server/grpc-server';
-import { createHttpServer } from './api/http/server';
+import { HttpApiListener } from './api/http/http-api-listener';
 import { createProtocolSniffer, type ProtocolSniffer } from './api/protocol-sniffer';
 import { loadComponentFiles } from './components/component-loader';
 import type { ComponentPlan, ComponentSet } from './components/component-set';
@@ -180,17 +179,23 @@ export class Sidecar {
         return sniffer.listen(host, port);
       };
 
-      // HTTP: one fastify instance per listen address (a server binds one address).
+      // HTTP: a plain server per listen address; fastify, shared by them, is built on the first request that
+      // needs it (not for probes and plain GETs: see http-api-listener.ts, memory per pod).
+      const recorder = new HttpCallRecorder({ inFlight, metrics });
+      const httpApi = new HttpApiListener({
+        ctx,
+        accounting: recorder,
+        build: async (serverFactory) => {
+          const { createHttpServer } = await import('./api/http/server');
+          return createHttpServer(ctx, [], [(a) => instrumentHttp(a, recorder)], recorder, serverFactory);
+        },
+      });
+      listeners.http.push(httpApi);
       for (const host of config.listenAddresses) {
-        const recorder = new HttpCallRecorder({ inFlight, metrics });
-        const app = createHttpServer(ctx, [], [(a) => instrumentHttp(a, recorder)], recorder);
-        listeners.http.push(app);
         const port = ports.http || config.httpPort;
-        await app.listen({ host, port }).catch((err: unknown) => {
+        ports.http = await httpApi.listen(host, port).catch((err: unknown) => {
           throw listenError({ flag: '--dapr-http-port', host, port }, err);
         });
-        const addr = app.server.address();
-        if (addr && typeof addr === 'object') ports.http = addr.port;
       }
 
       // gRPC: the Dapr service, plus the etcd API on the same port.
@@ -351,7 +356,7 @@ function etcdAuthOptionsOf(
 
 /** Everything that listens. */
 interface Listeners {
-  http: FastifyInstance[];
+  http: HttpApiListener[];
   grpc: GrpcServer[];
   /** Ports that tell gRPC from HTTP/1.1 per connection, and the etcd JSON gateways behind them. */
   sniffers: ProtocolSniffer[];
@@ -375,7 +380,7 @@ async function closeListeners(l: Listeners): Promise<void> {
 
 /** Cut whatever is still open. */
 function forceClose(l: Listeners): void {
-  for (const a of l.http) a.server.closeAllConnections();
+  for (const a of l.http) a.closeAllConnections();
   for (const s of l.grpc) s.forceShutdown();
   for (const g of l.gateways) g.destroyConnections();
   for (const s of l.sniffers) s.destroyConnections();

@@ -55,26 +55,23 @@ function plainGet(req: IncomingMessage, apiToken: string | undefined): [string, 
   return [store, key];
 }
 
+/** A Node `request` listener. */
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
 /**
- * Put the fast path in front of fastify's request handler on `server` (fastify's own `http.Server`, before it
- * listens). `closing()` true means fastify is shutting down: it then answers every request (503 and
- * `Connection: close`), so the fast path steps aside.
+ * The fast path as a `request` listener in front of `next` (fastify's request handler, or whatever routes the
+ * requests the fast path leaves): plain GETs are answered here, everything else, and every read that failed, is
+ * handed to `next` untouched.
  */
-export function installFastStateGet(
-  server: Server,
+export function fastStateGet(
   ctx: DaprApiContext,
   accounting: HttpCallAccounting | undefined,
-  closing: () => boolean,
-): void {
-  const handlers = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
-  if (handlers.length !== 1)
-    throw new Error(`expected fastify's one request handler, found ${handlers.length}`);
-  const fastify = handlers[0];
-  server.removeAllListeners('request');
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const target = closing() ? undefined : plainGet(req, ctx.apiToken);
+  next: RequestListener,
+): RequestListener {
+  return (req, res) => {
+    const target = plainGet(req, ctx.apiToken);
     const entry = target && ctx.components.stateStores.get(target[0]);
-    if (!target || !entry) return fastify(req, res);
+    if (!target || !entry) return next(req, res);
     const startMs = accounting ? performance.now() : 0;
     accounting?.enter();
     entry.store.get(target[1]).then(
@@ -100,8 +97,30 @@ export function installFastStateGet(
       () => {
         // fastify repeats the read and renders its failure in Dapr's form, counting the request itself.
         accounting?.leave();
-        fastify(req, res);
+        next(req, res);
       },
     );
-  });
+  };
+}
+
+/**
+ * Put the fast path in front of fastify's request handler on `server` (fastify's own `http.Server`, before it
+ * listens). `closing()` true means fastify is shutting down: it then answers every request (503 and
+ * `Connection: close`), so the fast path steps aside.
+ */
+export function installFastStateGet(
+  server: Server,
+  ctx: DaprApiContext,
+  accounting: HttpCallAccounting | undefined,
+  closing: () => boolean,
+): void {
+  const handlers = server.listeners('request') as RequestListener[];
+  if (handlers.length !== 1)
+    throw new Error(`expected fastify's one request handler, found ${handlers.length}`);
+  const fastify = handlers[0];
+  const fast = fastStateGet(ctx, accounting, fastify);
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) =>
+    closing() ? fastify(req, res) : fast(req, res),
+  );
 }

@@ -2,7 +2,13 @@
  * The Dapr HTTP API server (fastify): routes, the API token check, the body limit and Dapr's error rendering.
  */
 import Fastify from 'fastify';
-import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify';
+import type {
+  FastifyBaseLogger,
+  FastifyError,
+  FastifyInstance,
+  FastifyServerFactory,
+  FastifyServerOptions,
+} from 'fastify';
 import type { DaprApiContext } from '../api-context';
 import { DaprError, isDaprError } from '../dapr-errors';
 import { HEALTH_PATHS, registerHealthRoutes } from './health-routes';
@@ -48,14 +54,20 @@ export type HttpRegistrar = (app: FastifyInstance) => void;
  * Build the HTTP API (not yet listening). `registrars` add routes after Dapr's; `instrumentation` runs before any
  * route is declared (hooks such as metrics or in-flight tracking); `accounting` is the same bookkeeping for the
  * GET fast path, which serves plain state reads without fastify (fast-state-get.ts).
+ *
+ * With `serverFactory` the instance owns no port: it routes the requests it is handed by the factory's caller
+ * (http-api-listener.ts, which then also answers what comes before routing, the fast paths and the 503s of a
+ * closing server). Without it, fastify's own server listens, with all of that installed on it.
  */
 export function createHttpServer(
   ctx: DaprApiContext,
   registrars: HttpRegistrar[] = [],
   instrumentation: HttpRegistrar[] = [],
   accounting?: HttpCallAccounting,
+  serverFactory?: FastifyServerFactory,
 ): FastifyInstance {
   const app: FastifyInstance = Fastify({
+    ...(serverFactory ? { serverFactory } : {}),
     // fastify logs every request at info level; only show that when debugging.
     loggerInstance: ctx.log.child(
       { api: 'http' },
@@ -86,14 +98,16 @@ export function createHttpServer(
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  answerBeforeRouting(app.server, ctx.appId);
-  // Once a close begins fastify answers every request itself (503, `Connection: close`).
-  let closing = false;
-  app.addHook('preClose', (done) => {
-    closing = true;
-    done();
-  });
-  installFastStateGet(app.server, ctx, accounting, () => closing);
+  if (!serverFactory) {
+    answerBeforeRouting(app.server, ctx.appId);
+    // Once a close begins fastify answers every request itself (503, `Connection: close`).
+    let closing = false;
+    app.addHook('preClose', (done) => {
+      closing = true;
+      done();
+    });
+    installFastStateGet(app.server, ctx, accounting, () => closing);
+  }
   for (const instrument of instrumentation) instrument(app);
   app.addHook('onRequest', async (req) => requireHost(req));
 

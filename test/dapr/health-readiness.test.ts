@@ -2,30 +2,12 @@
  * healthz reflects component readiness: 204 only when every engine is ready, else 500 ERR_HEALTH_NOT_READY.
  * (A running engine is always ready, so this drives the HTTP layer in-process with an engine that is not.)
  */
-import pino from 'pino';
-import type { DaprApiContext } from '../../src/api/api-context';
 import { createHttpServer } from '../../src/api/http/server';
-import { ComponentSet } from '../../src/components/component-set';
-import type { Engine, EngineHealth } from '../../src/engine/contract';
-
-function contextWith(health: () => EngineHealth): DaprApiContext {
-  const engine = { backend: 'fake', health, close: async () => undefined } as unknown as Engine;
-  const components = new ComponentSet([], new Map(), new Map(), undefined, [engine], []);
-  return {
-    appId: 'app',
-    runtimeVersion: 'test',
-    components,
-    extendedMetadata: new Map(),
-    maxBodySize: 1024,
-    health: () => components.health(),
-    requestShutdown: () => undefined,
-    log: pino({ level: 'silent' }),
-  };
-}
+import { apiContextWith } from '../support/api-context';
 
 test('healthz and healthz/outbound are 500 while an engine is not ready, 204 once it is', async () => {
   let ready = false;
-  const app = createHttpServer(contextWith(() => (ready ? { ready } : { ready, reason: 'opening' })));
+  const app = createHttpServer(apiContextWith(() => (ready ? { ready } : { ready, reason: 'opening' })));
   try {
     // (fastify's inject() pulls in an ESM-only module jest cannot load, so the server really listens.)
     const url = await app.listen({ host: '127.0.0.1', port: 0 });

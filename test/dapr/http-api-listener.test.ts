@@ -6,37 +6,15 @@
  */
 import dns from 'node:dns/promises';
 import net from 'node:net';
-import pino from 'pino';
 import type { FastifyServerFactory } from 'fastify';
-import type { DaprApiContext } from '../../src/api/api-context';
 import { HttpApiListener } from '../../src/api/http/http-api-listener';
 import { createHttpServer } from '../../src/api/http/server';
-import { ComponentSet } from '../../src/components/component-set';
-import type { Engine } from '../../src/engine/contract';
+import { apiContextWith } from '../support/api-context';
 import { rawHttp } from '../support/raw-http';
-
-function context(): DaprApiContext {
-  const engine = {
-    backend: 'test',
-    health: () => ({ ready: true }),
-    close: async () => undefined,
-  } as unknown as Engine;
-  const components = new ComponentSet([], new Map(), new Map(), undefined, [engine], []);
-  return {
-    appId: 'app',
-    runtimeVersion: 'test',
-    components,
-    extendedMetadata: new Map(),
-    maxBodySize: 1024,
-    health: () => components.health(),
-    requestShutdown: () => undefined,
-    log: pino({ level: 'silent' }),
-  };
-}
 
 /** A listener whose builds are counted; `fail` makes the next builds throw. */
 function listener(): { api: HttpApiListener; builds: () => number; fail: (n: number) => void } {
-  const ctx = context();
+  const ctx = apiContextWith();
   let builds = 0;
   let failures = 0;
   const api = new HttpApiListener({

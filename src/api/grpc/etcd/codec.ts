@@ -43,7 +43,8 @@ export function toNumber(v: Int64 | number | undefined | null): number {
 
 /** A wire int64 as bigint, without precision loss (lease IDs use the full int64 range). */
 export function toBigInt(v: Int64 | number | undefined | null): bigint {
-  if (v === undefined || v === null || v === '') return 0n;
+  // '0' is what nearly every request carries (no lease): no string parse for it.
+  if (v === undefined || v === null || v === '' || v === '0') return 0n;
   return typeof v === 'number' ? BigInt(v) : BigInt(String(v));
 }
 

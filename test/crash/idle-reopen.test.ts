@@ -161,7 +161,8 @@ test('idleReopenMs 0 keeps the environment open', async () => {
     expect(afterLoad).toBeGreaterThan(1024);
     // Wait until a reopen would have happened many times over (a 1 ms idle timer), then some.
     await sleep(500);
-    expect(residentKb()).toBeGreaterThanOrEqual(afterLoad * 0.9);
+    // A reopen leaves ~5 % (see the first test); half leaves room for the kernel reclaiming some under pressure.
+    expect(residentKb()).toBeGreaterThanOrEqual(afterLoad / 2);
   } finally {
     await engine.close();
   }
@@ -191,8 +192,13 @@ test('writes, reads, snapshots, defragmentation and compaction racing idle reope
   let reads = 0;
   const readerErrors: unknown[] = [];
   // Reads of values on disk, whatever the log is doing.
+  let readerPaused = false;
   const reader = (async () => {
     while (!stopReader) {
+      if (readerPaused) {
+        await sleep(5);
+        continue;
+      }
       try {
         const i = random(keys);
         const r = await engine.range({ key: b(keyOf(i)) });
@@ -268,15 +274,28 @@ test('writes, reads, snapshots, defragmentation and compaction racing idle reope
       if (process.env.IDLE_REOPEN_DEBUG) console.log(round, op, burst, after);
       // A defragmentation swaps the file, which drops its pages too: only other rounds count.
       if (op !== 3 && burst > 256 && after < burst / 2) randomDrops++;
-      if (round % 10 === 0 && op !== 0 && op !== 3 && burst > 256) {
-        // Every tenth round (but after a defragmentation, which maps a fresh file), the snapshots are released and
-        // the pause lasts until the store has been reopened since the burst (with the reader still reading now and
-        // then).
+      if (round % 10 === 0) {
+        // Every tenth round, the snapshots are released, enough is written for a reopen to be due (1,024 entries),
+        // and the pause lasts until the store has been reopened. The reader's reads fault pages back in: paused,
+        // so the drop stays visible.
         for (const h of held.splice(0)) checkSnapshot(h);
+        readerPaused = true;
+        for (let t = 0; t < 8; t++) {
+          const more = new Set<number>();
+          while (more.size < 128) more.add(random(keys));
+          const puts: RequestOp[] = [...more].map((i) => {
+            model.set(keyOf(i), valueOf(i, round * 100 + t));
+            return { put: { key: b(keyOf(i)), value: b(valueOf(i, round * 100 + t)) } };
+          });
+          await engine.txn({ success: puts });
+        }
+        const mark = residentKb();
+        expect(mark).toBeGreaterThan(256);
         await waitFor(
-          () => residentKb() < burst / 2,
-          () => `a reopen after round ${round} (resident ${residentKb()} KiB, ${burst} KiB after the burst)`,
+          () => residentKb() < mark / 2,
+          () => `a reopen after round ${round} (resident ${residentKb()} KiB, ${mark} KiB after the writes)`,
         );
+        readerPaused = false;
         waitedReopens++;
       }
     }
@@ -286,7 +305,7 @@ test('writes, reads, snapshots, defragmentation and compaction racing idle reope
     expect(readerErrors).toEqual([]);
     expect(reads).toBeGreaterThan(100);
     // Reopens happened in between the rounds, at the random pauses too, not only at the end.
-    expect(waitedReopens).toBeGreaterThanOrEqual(5);
+    expect(waitedReopens).toBe(12);
     expect(randomDrops).toBeGreaterThanOrEqual(1);
     if (process.env.IDLE_REOPEN_DEBUG) console.log('waited', waitedReopens, 'random', randomDrops);
     expect(await contents(engine)).toEqual(model);

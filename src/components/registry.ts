@@ -150,8 +150,11 @@ const DAPR_STATE_RUNTIME_NAMES = [
 ];
 
 interface EmbeddedSettings extends BackendSettings {
-  /** Engine options; `valueCacheBytes` only in durable rows (the in-memory engine has no values on disk). */
-  engineOptions: z.output<typeof commonEngineOptionsSchema> & { valueCacheBytes?: number };
+  /** Engine options; `valueCacheBytes` and `idleReopenMs` only in durable rows (the in-memory engine has no file). */
+  engineOptions: z.output<typeof commonEngineOptionsSchema> & {
+    valueCacheBytes?: number;
+    idleReopenMs?: number;
+  };
   dataDir?: string;
 }
 
@@ -188,8 +191,10 @@ function inMemoryRow(category: ComponentCategory): ComponentTypeRow {
 function embeddedRow(category: ComponentCategory): ComponentTypeRow {
   const input = engineTuningSchema.extend({
     dataDir: z.string().min(1).optional(),
-    // Durable-only tuning (see src/engine/options.ts): bytes of recently read values kept in memory.
+    // Durable-only tuning (see src/engine/options.ts): bytes of recently read values kept in memory, and how long
+    // the data file stays unused before its environment is reopened to drop its mapped pages.
     valueCacheBytes: intString.optional(),
+    idleReopenMs: intString.optional(),
     ...(category === 'lock' ? { stateStore: stateStoreRef } : {}),
   });
   const schema = (ctx: OpenContext) =>

@@ -72,6 +72,13 @@ export const embeddedEngineOptionsSchema = commonEngineOptionsSchema.extend({
     .int()
     .min(0)
     .default(4 * 1024 * 1024),
+  /**
+   * Durable mode: once the data file has not been used for this long (ms: no write, no value read from disk, no
+   * snapshot open), and was used for at least 1,024 entries since it was opened, close and reopen its LMDB
+   * environment, which unmaps the file, so the pages a write load made resident leave the process's RSS (0 = never).
+   * Default 1000. Ignored in memory mode.
+   */
+  idleReopenMs: z.number().int().min(0).default(1000),
 });
 
 export type EmbeddedEngineOptions = z.infer<typeof embeddedEngineOptionsSchema>;

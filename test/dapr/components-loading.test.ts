@@ -112,7 +112,12 @@ describe('metadata as Dapr reads it', () => {
     const sc = await startSidecar({
       components: {
         'upper.yaml': component('upper', 'state.embedded', { DATADIR: dataDir, KEYPREFIX: 'none' }),
-        'lower.yaml': component('lower', 'state.embedded', { dataDir, keyPrefix: 'none' }),
+        // Durable-store tuning (idleReopenMs) is a known name too.
+        'lower.yaml': component('lower', 'state.embedded', {
+          dataDir,
+          keyPrefix: 'none',
+          idleReopenMs: '250',
+        }),
         'prefixed.yaml': component('prefixed', 'state.embedded', { DataDir: dataDir }),
       },
     });

@@ -66,6 +66,18 @@ describe('invalid components stop start-up, naming the file and the field', () =
     expect(r.output).toContain('spec.metadata.retentionRevisions');
   });
 
+  test('bad durable store option value', async () => {
+    const r = await failingStart({
+      'durable.yaml': stateComponent('s', 'state.embedded', {
+        dataDir: tmp('statecar-dd-'),
+        idleReopenMs: 'soon',
+      }),
+    });
+    expect(r.code).toBe(1);
+    expect(r.output).toContain('durable.yaml');
+    expect(r.output).toContain('spec.metadata.idleReopenMs');
+  });
+
   test('invalid YAML', async () => {
     const r = await failingStart({ 'broken.yaml': 'apiVersion: dapr.io/v1alpha1\nkind: [Component\n' });
     expect(r.code).toBe(1);

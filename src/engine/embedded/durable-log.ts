@@ -68,11 +68,39 @@ export class DurableLog {
   private issuing = false;
   /** Called when nothing is queued or in flight (close waits for that). */
   private idleWaiters: Array<() => void> = [];
+  /** The defragmentation running, if any (a second call joins it). */
+  private defragging: Promise<void> | undefined;
+  /** Bumped by every use of the file (a unit submitted, a value read, a pin): the idle timer watches it. */
+  private touches = 0;
+  /** {@link touches} when the idle timer was armed. */
+  private touchesArmed = 0;
+  /** Entries written, values read and changes restored since the environment was opened (see REOPEN_AFTER_USES). */
+  private uses = 0;
+  /** Armed after a use of the file; on firing with no use since, the environment is reopened (see idleTick). */
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** Snapshot pins of the environment open now, not yet released: it is not reopened meanwhile. */
+  private pins = 0;
+  /**
+   * Environments a defragmentation replaced while snapshots still read them (with their pins and lock file):
+   * each is closed when its last pin is released.
+   */
+  private readonly retired = new Map<RootDatabase, { pins: number; lockFile: string }>();
+  /** Replaced environments whose close has not finished yet. */
+  private retiring = 0;
+  /** Set by close(): nothing is reopened any more. */
+  private closing = false;
+  /** Set when a reopen closed the environment and could not open it again: every use fails with it. */
+  private broken: EngineError | undefined;
+  /** Between closing the environment and opening it again in an idle reopen (see idleTick). */
+  private swapping = false;
+  /** Times the environment was reopened to drop its memory map (tests read it). */
+  reopens = 0;
 
   private constructor(
     dbs: Databases,
     private readonly file: string,
     cacheBytes: number,
+    private readonly idleReopenMs: number,
     private readonly lock: DataDirLock,
   ) {
     ({ root: this.root, revs: this.revs, leases: this.leases, meta: this.meta, aux: this.aux } = dbs);
@@ -105,6 +133,10 @@ export class DurableLog {
 
   /** Read an offloaded value from disk. Only first changes of a key in a revision are offloaded (occurrence 0). */
   private readValue(modRev: number, key: string): string {
+    if (this.broken) throw this.broken;
+    if (this.swapping)
+      throw new EngineError('INTERNAL', 'etcdserver: durable store read while it is reopened');
+    this.touch();
     const stored = this.revs.get(revKey(modRev, key, 0));
     const value = stored?.[2];
     if (typeof value !== 'string') {
@@ -142,9 +174,10 @@ export class DurableLog {
 
   /**
    * Open (or create) the store in `dir`, with a cache of up to `cacheBytes` of recently read values (see
-   * {@link ValueCache}). Throws {@link DataDirLockedError} when another process has the directory open.
+   * {@link ValueCache}), reopening the environment once the file has not been used for `idleReopenMs` (0 = never;
+   * see {@link idleTick}). Throws {@link DataDirLockedError} when another process has the directory open.
    */
-  static open(dir: string, cacheBytes: number): DurableLog {
+  static open(dir: string, cacheBytes: number, idleReopenMs = 0): DurableLog {
     // Before LMDB opens the file: LMDB itself lets several processes in, and each would keep its own revisions.
     const lock = lockDataDir(dir);
     const file = path.join(dir, DATA_FILE);
@@ -155,7 +188,7 @@ export class DurableLog {
       lock.release();
       throw err;
     }
-    return new DurableLog(dbs, file, cacheBytes, lock);
+    return new DurableLog(dbs, file, cacheBytes, idleReopenMs, lock);
   }
 
   /**
@@ -228,6 +261,8 @@ export class DurableLog {
     }
     store.compactRev = compactRev;
     if (compactRev > store.currentRev) store.currentRev = compactRev;
+    // The scan above made the whole file resident through the map: let the idle reopen drop it.
+    this.touch(changes);
     // Keys of revoked-but-still-listed leases cannot exist: revoke writes both in one transaction.
     return { changes, droppedRevisions };
   }
@@ -336,6 +371,12 @@ export class DurableLog {
 
   /** Issue a unit now or queue it behind the transactions in flight; `done` runs once it is durable or failed. */
   private submit(size: number, issue: Issue, done: Durable): void {
+    if (this.broken) {
+      const err = this.broken;
+      queueMicrotask(() => done(err));
+      return;
+    }
+    this.touch(size);
     if (this.gate) {
       void this.gate.then(() => this.submit(size, issue, done));
       return;
@@ -433,8 +474,14 @@ export class DurableLog {
    * state whatever is written, compacted or defragmented afterwards, until `release`.
    */
   pinReads(): { read(r: Rec): string | null; release(): void } {
+    if (this.broken) throw this.broken;
+    if (this.swapping)
+      throw new EngineError('INTERNAL', 'etcdserver: durable store pinned while it is reopened');
     const db = this.revs;
+    const root = this.root;
     const transaction = db.useReadTransaction();
+    this.pins++;
+    this.touch();
     let released = false;
     return {
       read: (r) => {
@@ -450,8 +497,18 @@ export class DurableLog {
         return stored[2];
       },
       release: () => {
-        if (!released) transaction.done();
+        if (released) return;
         released = true;
+        transaction.done();
+        const retired = this.retired.get(root);
+        if (retired === undefined) {
+          // Still the environment open (an idle reopen waits for its pins).
+          this.pins--;
+          this.touch();
+        } else if (--retired.pins === 0) {
+          this.retired.delete(root);
+          this.closeRetired(root, retired.lockFile);
+        }
       },
     };
   }
@@ -460,8 +517,15 @@ export class DurableLog {
    * Rewrite the file without its free pages (LMDB's compacting copy), then serve from the copy. Writes issued while
    * the copy is made wait and go to the copy; reads go on from the old file until the synchronous swap.
    */
-  async defragment(): Promise<void> {
-    if (this.gate) return this.gate;
+  defragment(): Promise<void> {
+    this.defragging ??= this.defragmentNow().finally(() => (this.defragging = undefined));
+    return this.defragging;
+  }
+
+  private async defragmentNow(): Promise<void> {
+    // An idle reopen holds the gate only for a moment; the copy starts from the reopened environment.
+    while (this.gate) await this.gate;
+    if (this.broken) throw this.broken;
     let openGate!: () => void;
     this.gate = new Promise<void>((resolve) => (openGate = resolve));
     // A fresh name each time: LMDB keys its lock file on the opened path, and the live one is still in use.
@@ -476,11 +540,10 @@ export class DurableLog {
       fs.renameSync(tmp, this.file);
       ({ root: this.root, revs: this.revs, leases: this.leases, meta: this.meta, aux: this.aux } = next);
       this.openedAs = tmp;
-      // Pinned snapshots still read the old file; LMDB closes it once they are done.
-      void old
-        .close()
-        .then(() => fs.rmSync(oldLock, { force: true }))
-        .catch(() => undefined);
+      // Pinned snapshots still read the old file (its inode stays until it is closed): closed once they are done.
+      if (this.pins > 0) this.retired.set(old, { pins: this.pins, lockFile: oldLock });
+      else this.closeRetired(old, oldLock);
+      this.pins = 0;
     } catch (err) {
       fs.rmSync(tmp, { force: true });
       throw new EngineError('INTERNAL', `etcdserver: defragment failed: ${(err as Error).message}`, {
@@ -494,6 +557,105 @@ export class DurableLog {
     }
   }
 
+  // -------------------------------------------------------------------------------------------------------------
+  // Idle reopen
+  //
+  // LMDB reads through a memory map of the whole file, and the pages a process touched through it stay in its RSS
+  // as long as the map exists: every commit copies the B-tree's rightmost leaf and branch pages out of the map, and
+  // the kernel's fault-around maps up to 64 KB of cached file pages beside each such fault, so a million keys
+  // written in revisions of 128 left ~78 MB of the 108 MB file resident, for good (restore's scan of the file
+  // leaves all of it). None of it is needed once the load is over: the index and the values in use are in memory,
+  // and a read faults in only the pages it touches. So once the file has not been used for `idleReopenMs` (no
+  // unit submitted, no value read, no snapshot pinned), and it was used enough since it was opened to be worth it
+  // (REOPEN_AFTER_USES), the environment is closed — which unmaps the file — and opened again: a restart of LMDB
+  // in place, on a file whose every transaction is synced.
+  //
+  // Safety: the timer fires on its own turn of the event loop, when nothing of this log is queued or in flight and
+  // no snapshot pins a read transaction (pinned reads keep the environment until they are released). Writes
+  // submitted meanwhile wait behind the gate, as during a defragmentation. Reads are synchronous, and the close and
+  // the reopen complete within the microtasks of the timer's turn (every write of the old environment has
+  // resolved, so lmdb-js's close waits on settled promises only): no request's code runs between them, and the
+  // swap is checked by the `swapping` flag, which a read would meet should that ever not hold.
+
+  /** Note a use of the file (`weight`: entries it wrote or read) and arm the idle timer if it is not armed. */
+  private touch(weight = 1): void {
+    this.touches++;
+    this.uses += weight;
+    if (this.idleTimer === undefined && this.idleReopenMs > 0 && !this.closing) this.armIdle();
+  }
+
+  private armIdle(): void {
+    this.touchesArmed = this.touches;
+    this.idleTimer = setTimeout(this.idleTick, this.idleReopenMs);
+    // Never what keeps a process alive.
+    this.idleTimer.unref();
+  }
+
+  /** The file was used within the last interval or is in use now: look again later; else reopen. */
+  private readonly idleTick = (): void => {
+    this.idleTimer = undefined;
+    if (this.closing || this.broken) return;
+    const busy =
+      this.touches !== this.touchesArmed ||
+      this.inFlight > 0 ||
+      this.queue.length > 0 ||
+      this.batchOpen ||
+      this.gate !== undefined ||
+      this.pins > 0 ||
+      // A replaced environment may hold the lock file the reopened one would use (LMDB keys it on the path, and
+      // two environments on one lock file in a process deadlock): wait until every one is closed.
+      this.retired.size > 0 ||
+      this.retiring > 0;
+    if (busy) this.armIdle();
+    // Too little use to have made much of the file resident: not worth a reopen (the next use arms the timer).
+    else if (this.uses >= REOPEN_AFTER_USES) void this.reopen();
+  };
+
+  /** Close the environment (dropping its map) and open it again, writes waiting behind the gate meanwhile. */
+  private async reopen(): Promise<void> {
+    let openGate!: () => void;
+    this.gate = new Promise<void>((resolve) => (openGate = resolve));
+    this.swapping = true;
+    try {
+      const old = this.root;
+      await old.close();
+      if (this.openedAs !== this.file) fs.rmSync(`${this.openedAs}-lock`, { force: true });
+      this.openedAs = this.file;
+      // LMDB shares an environment between handles on the same file: only once the old one is closed does
+      // opening the file map it afresh.
+      ({
+        root: this.root,
+        revs: this.revs,
+        leases: this.leases,
+        meta: this.meta,
+        aux: this.aux,
+      } = openDatabases(this.file));
+      this.uses = 0;
+      this.reopens++;
+    } catch (err) {
+      this.broken = new EngineError(
+        'INTERNAL',
+        `etcdserver: durable store could not be reopened: ${(err as Error).message}`,
+        { cause: err },
+      );
+    } finally {
+      this.swapping = false;
+      this.gate = undefined;
+      // Writes that waited on the gate submit again now (and fail if the environment is gone).
+      openGate();
+    }
+  }
+
+  /** Close an environment no longer served from (its snapshots done) and remove its lock file. */
+  private closeRetired(root: RootDatabase, lockFile: string): void {
+    this.retiring++;
+    void root
+      .close()
+      .then(() => fs.rmSync(lockFile, { force: true }))
+      .catch(() => undefined)
+      .finally(() => this.retiring--);
+  }
+
   /** File size and bytes in use. */
   sizes(): { dbSize: number; dbSizeInUse: number } {
     let dbSize = 0;
@@ -502,6 +664,7 @@ export class DurableLog {
     } catch {
       // The file may not exist yet on some platforms before the first commit.
     }
+    if (this.broken || this.swapping) return { dbSize, dbSizeInUse: dbSize };
     const stats = this.root.getStats() as {
       pageSize?: number;
       treeBranchPageCount?: number;
@@ -515,13 +678,21 @@ export class DurableLog {
 
   /** Wait for everything written so far to be durable, then close. */
   async close(): Promise<void> {
+    this.closing = true;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     try {
-      if (this.gate) await this.gate;
+      while (this.gate) await this.gate;
       while (this.inFlight > 0 || this.queue.length > 0) {
         await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
       }
-      await this.root.flushed;
       dropDiskMarker(this.marker);
+      // Snapshots not released by now read nothing more.
+      for (const [root, { lockFile }] of this.retired) this.closeRetired(root, lockFile);
+      this.retired.clear();
+      // A failed reopen left nothing open.
+      if (this.broken) return;
+      await this.root.flushed;
       await this.root.close();
       if (this.openedAs !== this.file) fs.rmSync(`${this.openedAs}-lock`, { force: true });
     } finally {
@@ -558,6 +729,15 @@ interface TxnGroup {
 }
 
 const NO_FAIL = (): void => undefined;
+
+/**
+ * Uses of the file (entries written, values read, changes restored) since it was opened below which an idle
+ * period does not reopen it. Each use can leave at most a few pages resident (up to 64 KB with the kernel's
+ * fault-around), so fewer leave little to drop, while a reopen costs ~2 ms and ~130 KB of garbage on the JS heap
+ * (lmdb-js builds its store classes anew on every open): a store written now and then reopens once per 1,024
+ * writes, not after every pause.
+ */
+const REOPEN_AFTER_USES = 1024;
 
 /**
  * LMDB transactions in flight at once: one syncing, and one that lmdb-js commits meanwhile (its sync follows

@@ -50,7 +50,7 @@ export async function createEmbeddedEngine(input: EmbeddedEngineOptionsInput = {
   const opts = parseEngineOptions(embeddedEngineOptionsSchema, input, 'embedded');
   // LMDB (its native addon and ~16 MB of buffers) is loaded only for a durable store.
   const log = opts.dataDir
-    ? (await import('./durable-log')).DurableLog.open(opts.dataDir, opts.valueCacheBytes)
+    ? (await import('./durable-log')).DurableLog.open(opts.dataDir, opts.valueCacheBytes, opts.idleReopenMs)
     : undefined;
   try {
     return new EngineShell(new EmbeddedBackend(opts, log), opts);

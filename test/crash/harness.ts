@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createEmbeddedEngine, type Engine, type WatchEvent } from '../../src/engine';
 import { parseLine, valueHash, type Ack } from '../support/crash-worker';
+import { readLines } from '../support/line-reader';
 
 /** Repository root. */
 export const repoRoot = path.resolve(__dirname, '..', '..');
@@ -92,25 +93,18 @@ export function runWorker(
     stderr: '',
     selfKilled: false,
   };
-  let pending = '';
   let killTimer: NodeJS.Timeout | undefined;
   // A worker that never acknowledges anything is a failure, not a hang (60 s: start-up on a loaded machine).
   const noAckTimer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk: string) => {
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      const parsed = parseLine(line);
-      if (parsed?.type === 'start') run.startRev = parsed.rev;
-      else if (parsed?.type === 'selfkill') run.selfKilled = true;
-      else if (parsed?.type === 'ack') {
-        run.acks.push(parsed.ack);
-        if (killTimer === undefined) {
-          clearTimeout(noAckTimer);
-          killTimer = setTimeout(() => child.kill('SIGKILL'), killDelayMs);
-        }
+  const unfinished = readLines(child.stdout!, (line) => {
+    const parsed = parseLine(line);
+    if (parsed?.type === 'start') run.startRev = parsed.rev;
+    else if (parsed?.type === 'selfkill') run.selfKilled = true;
+    else if (parsed?.type === 'ack') {
+      run.acks.push(parsed.ack);
+      if (killTimer === undefined) {
+        clearTimeout(noAckTimer);
+        killTimer = setTimeout(() => child.kill('SIGKILL'), killDelayMs);
       }
     }
   });
@@ -121,7 +115,7 @@ export function runWorker(
       clearTimeout(noAckTimer);
       if (killTimer !== undefined) clearTimeout(killTimer);
       process.removeListener('exit', killOnExit);
-      run.cutLine = pending.length > 0;
+      run.cutLine = unfinished().length > 0;
       run.exit = signal ?? code ?? 'unknown';
       resolve(run);
     });

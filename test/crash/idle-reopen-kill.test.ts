@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createEmbeddedEngine } from '../../src/engine';
+import { readLines } from '../support/line-reader';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 const workerJs = path.join(repoRoot, 'dist', 'test', 'support', 'idle-reopen-worker.js');
@@ -38,28 +39,21 @@ function runWorker(
   const run: Run = { acks: new Map(), reopens: 0, selfKilled: false, exit: 'unknown', stderr: '' };
   // A worker that does not get there is a failure, not a hang.
   const fallback = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  let pending = '';
   let killing = false;
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk: string) => {
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      const [kind, a, b, c] = line.split(' ');
-      if (kind === 'ACK') {
-        const rev = Number(b);
-        const prev = run.acks.get(a);
-        if (prev === undefined || prev.rev < rev) run.acks.set(a, { rev, hash: c });
-      } else if (kind === 'PAUSE') {
-        const before = Number(a);
-        if (before > 256 && Number(b) < before / 2) run.reopens++;
-        if (run.reopens >= reopensBeforeKill && selfKillAt === undefined && !killing) {
-          killing = true;
-          setTimeout(() => child.kill('SIGKILL'), Math.random() * 30);
-        }
-      } else if (kind === 'SELFKILL') run.selfKilled = true;
-    }
+  readLines(child.stdout, (line) => {
+    const [kind, a, b, c] = line.split(' ');
+    if (kind === 'ACK') {
+      const rev = Number(b);
+      const prev = run.acks.get(a);
+      if (prev === undefined || prev.rev < rev) run.acks.set(a, { rev, hash: c });
+    } else if (kind === 'PAUSE') {
+      const before = Number(a);
+      if (before > 256 && Number(b) < before / 2) run.reopens++;
+      if (run.reopens >= reopensBeforeKill && selfKillAt === undefined && !killing) {
+        killing = true;
+        setTimeout(() => child.kill('SIGKILL'), Math.random() * 30);
+      }
+    } else if (kind === 'SELFKILL') run.selfKilled = true;
   });
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (chunk: string) => (run.stderr += chunk));

@@ -18,6 +18,7 @@ import {
   type WatchMessage,
 } from '../../src/engine';
 import { capabilitiesOf } from '../../src/engine/capabilities';
+import { residentKb } from '../support/resident-pages';
 
 const b = (s: string): Buffer => Buffer.from(s);
 const ALL = { key: b('\0'), rangeEnd: b('\0') };
@@ -34,17 +35,6 @@ beforeEach(() => {
 afterEach(() => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
-
-/** KiB of the data file resident in this process through its memory maps (every map of it, old ones included). */
-function residentKb(): number {
-  let inFile = false;
-  let kb = 0;
-  for (const line of fs.readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
-    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inFile = line.endsWith(` ${dataFile}`);
-    else if (inFile && line.startsWith('Rss:')) kb += Number(line.split(/\s+/)[1]);
-  }
-  return kb;
-}
 
 async function waitFor(predicate: () => boolean, what: () => string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -85,12 +75,12 @@ test('once writes stop the file leaves RSS, and the reopened store serves reads,
   let engine = await createEmbeddedEngine({ dataDir, valueCacheBytes: 0, idleReopenMs: 100 });
   try {
     await load(engine, n);
-    const afterLoad = residentKb();
+    const afterLoad = residentKb(dataFile);
     // ~2 MiB file: most of it is resident right after the load.
     expect(afterLoad).toBeGreaterThan(1024);
     await waitFor(
-      () => residentKb() < afterLoad / 4,
-      () => `the data file's resident pages to drop from ${afterLoad} KiB (now ${residentKb()} KiB)`,
+      () => residentKb(dataFile) < afterLoad / 4,
+      () => `the data file's resident pages to drop from ${afterLoad} KiB (now ${residentKb(dataFile)} KiB)`,
     );
 
     // Reads from disk through the reopened environment: every value, at the current and at an old revision.
@@ -142,10 +132,10 @@ test('once writes stop the file leaves RSS, and the reopened store serves reads,
     expect(before.get(keyOf(7))).toBe('after-reopen');
     expect(before.get(keyOf(8))).toBe('after-snapshot');
     // Restore scans the whole file; that too leaves RSS once the store is idle.
-    const afterRestore = residentKb();
+    const afterRestore = residentKb(dataFile);
     await waitFor(
-      () => residentKb() < afterRestore / 4,
-      () => `the restored file's pages to drop from ${afterRestore} KiB (now ${residentKb()} KiB)`,
+      () => residentKb(dataFile) < afterRestore / 4,
+      () => `the restored file's pages to drop from ${afterRestore} KiB (now ${residentKb(dataFile)} KiB)`,
     );
     expect((await contents(engine)).size).toBe(n);
   } finally {
@@ -157,12 +147,12 @@ test('idleReopenMs 0 keeps the environment open', async () => {
   const engine = await createEmbeddedEngine({ dataDir, valueCacheBytes: 0, idleReopenMs: 0 });
   try {
     await load(engine, 20_000);
-    const afterLoad = residentKb();
+    const afterLoad = residentKb(dataFile);
     expect(afterLoad).toBeGreaterThan(1024);
     // Wait until a reopen would have happened many times over (a 1 ms idle timer), then some.
     await sleep(500);
     // A reopen leaves ~5 % (see the first test); half leaves room for the kernel reclaiming some under pressure.
-    expect(residentKb()).toBeGreaterThanOrEqual(afterLoad / 2);
+    expect(residentKb(dataFile)).toBeGreaterThanOrEqual(afterLoad / 2);
   } finally {
     await engine.close();
   }
@@ -256,7 +246,7 @@ test('writes, reads, snapshots, defragmentation and compaction racing idle reope
       const op = random(6);
       if (op === 0) writes.push(caps.defragmenter!.defragment());
       await Promise.all(writes);
-      const burst = residentKb();
+      const burst = residentKb(dataFile);
       if (op === 1) {
         held.push({ snap: caps.snapshot!.capture(), expect: new Map(model), until: round + 1 + random(4) });
       }
@@ -270,7 +260,7 @@ test('writes, reads, snapshots, defragmentation and compaction racing idle reope
       // Pause: shorter than, around or longer than the idle bound.
       await sleep(random(30));
       await Promise.all(writes);
-      const after = residentKb();
+      const after = residentKb(dataFile);
       if (process.env.IDLE_REOPEN_DEBUG) console.log(round, op, burst, after);
       // A defragmentation swaps the file, which drops its pages too: only other rounds count.
       if (op !== 3 && burst > 256 && after < burst / 2) randomDrops++;
@@ -289,11 +279,12 @@ test('writes, reads, snapshots, defragmentation and compaction racing idle reope
           });
           await engine.txn({ success: puts });
         }
-        const mark = residentKb();
+        const mark = residentKb(dataFile);
         expect(mark).toBeGreaterThan(256);
         await waitFor(
-          () => residentKb() < mark / 2,
-          () => `a reopen after round ${round} (resident ${residentKb()} KiB, ${mark} KiB after the writes)`,
+          () => residentKb(dataFile) < mark / 2,
+          () =>
+            `a reopen after round ${round} (resident ${residentKb(dataFile)} KiB, ${mark} KiB after the writes)`,
         );
         readerPaused = false;
         waitedReopens++;

@@ -19,19 +19,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createEmbeddedEngine, type RequestOp } from '../../src/engine';
+import { residentKb } from './resident-pages';
 
 const [dataDir, round, selfKillArg] = process.argv.slice(2);
-
-/** KiB of `file` resident in this process through its memory maps. */
-function residentKb(file: string): number {
-  let inFile = false;
-  let kb = 0;
-  for (const line of fs.readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
-    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inFile = line.endsWith(` ${file}`);
-    else if (inFile && line.startsWith('Rss:')) kb += Number(line.split(/\s+/)[1]);
-  }
-  return kb;
-}
 
 /** Short content hash used in ACK lines. */
 function valueHash(value: Buffer): string {

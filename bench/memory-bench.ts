@@ -4,7 +4,7 @@ import http2 from 'node:http2';
 import { startFloor, startStatecar, type BenchServer } from './bench-servers';
 import type { BenchResult } from './engine-bench';
 import { decodeMessage, encodeMessage, grpcCallOn, grpcFrame } from './grpc-frames';
-import { rssBytes } from './proc-stats';
+import { cpuSeconds, rssBytes } from './proc-stats';
 
 /**
  * The memory of a statecar PROCESS, loaded through its API as an application would (issue 17): right after start,
@@ -151,8 +151,17 @@ async function bareNodeRss(): Promise<number> {
   }
 }
 
+/** CPU used by `pid` over {@link IDLE_CPU_MS}, in mCPU (thousandths of a core). */
+async function idleMcpu(pid: number): Promise<number> {
+  const before = cpuSeconds(pid);
+  await sleep(IDLE_CPU_MS);
+  return ((cpuSeconds(pid) - before) * 1000) / (IDLE_CPU_MS / 1000);
+}
+
 /** Settle time before an at-rest reading: start-up work (component loading, first GCs) is over by then. */
 const SETTLE_MS = 2000;
+/** How long the at-rest CPU is read over, after the settle time. */
+const IDLE_CPU_MS = 10_000;
 /** "RSS read 5 s after the last" write or watcher (issue 17's method). */
 const AFTER_LOAD_MS = 5000;
 
@@ -194,12 +203,25 @@ export async function benchSidecarMemory(o: MemoryBenchOptions): Promise<BenchRe
     const h2 = await start(startFloor('node:http2 floor', 'http2-floor', 'x'));
     await sleep(SETTLE_MS);
     const h2Rss = rssBytes(h2.pid);
+    const h2Idle = await idleMcpu(h2.pid);
     await stop(h2);
     for (const memory of [false, true]) {
       const s = await start(startStatecar('memapp', undefined, [], 'statecar', { memory }));
       await sleep(SETTLE_MS);
       const m = rssSplit(s.pid);
+      // What a pod pays for a sidecar nobody calls: its own timers (metrics, idle checks), nothing else.
+      const idle = memory ? undefined : await idleMcpu(s.pid);
       await stop(s);
+      if (idle !== undefined) {
+        out.push({
+          name:
+            `sidecar CPU at rest (durable store, etcd API and metrics on; ${IDLE_CPU_MS / 1000} s without a request; ` +
+            `node:http2 server at rest: ${h2Idle.toFixed(1)} mCPU)`,
+          value: idle,
+          unit: 'mCPU',
+          server: 'statecar process',
+        });
+      }
       out.push({
         name: `sidecar RSS right after start (${memory ? 'in-memory' : 'durable'} store, etcd API on; ${splitText(m)})`,
         value: m.rss / MB,

@@ -136,6 +136,10 @@ export function createHttpServer(
       // instead of reading the 400. Keeping the connection lets Node read the rest of the body and drop it, as
       // daprd lets its clients finish.
       reply.removeHeader('connection');
+      // And make sure the rest is read, whatever state fastify's body reader left the request in: Node drains a
+      // request by itself at the end of the answer only if nothing read from it, and a request left paused would
+      // block the client in its write on a connection nobody reads.
+      req.raw.resume();
       return sendError(reply, new DaprError('BODY_TOO_LARGE', { limit: ctx.maxBodySize }), ctx.appId);
     }
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {

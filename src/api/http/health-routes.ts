@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import type { DaprApiContext } from '../api-context';
 import { DaprError } from '../dapr-errors';
 import type { HttpCallAccounting } from './fast-state-get';
-import { errorBody } from './http-errors';
+import { writeError } from './http-errors';
 import { queryParam } from './request-input';
 
 /** Paths reachable without the API token (as daprd's `publicEndpoints` on the main port). */
@@ -66,10 +66,7 @@ export function servePlainHealth(
   accounting?.enter();
   const err = unhealthy(ctx, url === HEALTH_PATHS[1]);
   if (err) {
-    // sendError's answer: the JSON as bytes, Content-Type exactly `application/json`.
-    const body = Buffer.from(errorBody(err, ctx.appId), 'utf8');
-    res.writeHead(err.httpStatus, { 'content-type': 'application/json', 'content-length': body.length });
-    res.end(body);
+    writeError(res, err, ctx.appId);
   } else {
     res.writeHead(204);
     res.end();

@@ -20,7 +20,7 @@ import type { DaprApiContext } from '../api-context';
 import { DaprError } from '../dapr-errors';
 import { fastStateGet, type HttpCallAccounting, type RequestListener } from './fast-state-get';
 import { servePlainHealth } from './health-routes';
-import { errorBody } from './http-errors';
+import { writeError } from './http-errors';
 import { answerBeforeRouting, clientErrorHandler } from './protocol-errors';
 
 /** fastify's default `keepAliveTimeout`, kept so answers still say `Keep-Alive: timeout=72`. */
@@ -28,6 +28,7 @@ const KEEP_ALIVE_TIMEOUT_MS = 72_000;
 
 /** fastify's answer to a request reaching a closing server (its `return503OnClosing`), byte for byte. */
 const CLOSING_BODY = '{"error":"Service Unavailable","message":"Service Unavailable","statusCode":503}';
+const CLOSING_BODY_BYTES = String(Buffer.byteLength(CLOSING_BODY));
 
 /**
  * Builds the fastify instance that routes the requests handed to it; `serverFactory` is to be passed to fastify
@@ -49,7 +50,7 @@ export interface HttpApiListenerOptions {
 /** Answer as fastify does once it is closing: 503, `Connection: close`, its JSON. */
 function refuseClosing(req: http.IncomingMessage, res: http.ServerResponse): void {
   if (req.httpVersionMajor !== 2) res.setHeader('Connection', 'close');
-  res.writeHead(503, { 'Content-Type': 'application/json', 'Content-Length': '80' });
+  res.writeHead(503, { 'Content-Type': 'application/json', 'Content-Length': CLOSING_BODY_BYTES });
   res.end(CLOSING_BODY);
 }
 
@@ -175,9 +176,7 @@ export class HttpApiListener {
         const e = new DaprError('INTERNAL', {
           error: `the HTTP API could not be started: ${err instanceof Error ? err.message : String(err)}`,
         });
-        const body = Buffer.from(errorBody(e, this.opts.ctx.appId), 'utf8');
-        res.writeHead(e.httpStatus, { 'content-type': 'application/json', 'content-length': body.length });
-        res.end(body);
+        writeError(res, e, this.opts.ctx.appId);
       },
     );
   }

@@ -2,6 +2,7 @@
  * Rendering of Dapr errors as HTTP responses: `{errorCode, message}` for legacy errors, plus `details` (protojson
  * of the google.rpc detail messages, proto field names) for rich ones. Content-Type is exactly `application/json`.
  */
+import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import type { DaprError, ErrorDetail } from '../dapr-errors';
 
@@ -54,4 +55,14 @@ export function sendJson(reply: FastifyReply, status: number, json: string): Fas
 /** Send a Dapr error. */
 export function sendError(reply: FastifyReply, err: DaprError, appId: string): FastifyReply {
   return sendJson(reply, err.httpStatus, errorBody(err, appId));
+}
+
+/**
+ * {@link sendError} on Node's own response, for what is answered without fastify (health probes, errors before a
+ * route, a failed build of the HTTP API): the same status, headers and bytes.
+ */
+export function writeError(res: ServerResponse, err: DaprError, appId: string): void {
+  const body = Buffer.from(errorBody(err, appId), 'utf8');
+  res.writeHead(err.httpStatus, { 'content-type': 'application/json', 'content-length': body.length });
+  res.end(body);
 }

@@ -9,7 +9,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DaprError } from '../dapr-errors';
-import { errorBody, sendError } from './http-errors';
+import { errorBody, sendError, writeError } from './http-errors';
 
 /** How long a socket answered by hand stays open for the client to read the answer, before it is destroyed. */
 const LINGER_MS = 2000;
@@ -81,12 +81,7 @@ export function frameworkErrorHandler(
 export function answerBeforeRouting(server: Server, appId: string): void {
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     const err = new DaprError('HTTP_EXPECTATION_FAILED', { error: String(req.headers.expect ?? '') });
-    const body = errorBody(err, appId);
-    res.writeHead(err.httpStatus, {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(body),
-    });
-    res.end(body);
+    writeError(res, err, appId);
   });
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
     answerOnSocket(socket, new DaprError('DIRECT_INVOKE'), appId);
